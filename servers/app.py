@@ -1,0 +1,68 @@
+"""The suite as one Starlette app: each server mounted under its name, plus `/healthz`."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Mount, Route
+
+from servers import __version__
+from servers.hub.hub import Hub
+from servers.settings import ServerName, Settings
+
+FACTORIES: dict[str, str] = {
+    "skills": "servers.skills.server",
+    "screen": "servers.screen.server",
+    "pointer": "servers.pointer.server",
+}
+
+
+def build_servers(settings: Settings, hub: Hub, names: Sequence[ServerName]) -> dict[str, MCPServer]:
+    """Each named server from its package's `create_server(settings, hub=...)`."""
+    servers: dict[str, MCPServer] = {}
+    for name in names:
+        module = importlib.import_module(FACTORIES[name])
+        servers[name] = module.create_server(settings, hub=hub)
+    return servers
+
+
+def create_app(settings: Settings, *, standalone: ServerName | None = None) -> Starlette:
+    """The suite's ASGI app. `standalone` serves one server at `/mcp` instead of `/<name>/mcp`."""
+    hub = Hub(settings)
+    names: list[ServerName] = [standalone] if standalone else list(settings.servers)
+    servers = build_servers(settings, hub, names)
+
+    routes: list[BaseRoute] = []
+    for name, server in servers.items():
+        mcp_app = server.streamable_http_app(
+            streamable_http_path="/mcp",
+            stateless_http=settings.stateless,
+            json_response=settings.json_response,
+            host=settings.host,
+        )
+        routes.append(Mount("" if standalone else f"/{name}", app=mcp_app))
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__, "servers": names})
+
+    routes.insert(0, Route("/healthz", healthz, methods=["GET"]))
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[dict[str, Any]]:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(hub.aclose)
+            for server in servers.values():
+                await stack.enter_async_context(server.session_manager.run())
+            yield {"hub": hub, "servers": servers}
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.hub = hub
+    app.state.servers = servers
+    return app

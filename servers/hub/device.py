@@ -1,0 +1,93 @@
+"""The device boundary: a screen plus a pointer, wherever it lives.
+
+The screen and pointer tools speak only to `Device`; the local display and a relayed capture
+client are two implementations, so a new kind of device plugs in without touching the tools.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Literal
+
+from wire.geometry import DisplayInfo, FrameGeometry, Rect
+
+ImageFormat = Literal["jpeg", "png", "webp"]
+DisplaySelector = int | Literal["all"] | None
+"""A display index, "all" for every display at once, or None for the primary display."""
+
+
+class DeviceError(Exception):
+    """A domain failure the model can act on; the message is shown to it as an `isError` result."""
+
+
+class NoDisplayError(DeviceError):
+    """There is no screen to capture (no DISPLAY, no macOS session, no capture client)."""
+
+
+class DeviceUnavailableError(DeviceError):
+    """The device is gone (disconnected) or not known to this caller."""
+
+
+class CaptureTimeoutError(DeviceError):
+    """The device did not answer within the capture timeout."""
+
+
+class BlackFrameError(DeviceError):
+    """The display came back black (asleep, lid closed, reconfiguring) and no good frame is at hand."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRequest:
+    display: DisplaySelector = None
+    region: Rect | None = None
+    """A region of the display, in pointer space."""
+    max_edge: int = 1280
+    format: ImageFormat = "jpeg"
+    quality: int = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    data: bytes
+    mime_type: str
+    geometry: FrameGeometry
+    captured_at: float
+    """`time.time()` when the pixels were grabbed."""
+    stale_reason: str | None = None
+    """Set when this is the last good frame returned in place of a black or failed capture."""
+    frame_id: str = field(default="")
+
+
+@dataclass(frozen=True, slots=True)
+class PointerResult:
+    x: float
+    y: float
+    """Where the pointer went, in pointer space."""
+    display: int | None = None
+
+
+class Device(ABC):
+    """A screen plus a pointer."""
+
+    id: str
+    kind: Literal["local", "relay"]
+
+    @abstractmethod
+    async def list_displays(self) -> list[DisplayInfo]:
+        """The displays as the device sees them now."""
+
+    @abstractmethod
+    async def capture(self, request: CaptureRequest) -> Frame:
+        """A fresh, non-black frame, or raise a `DeviceError`."""
+
+    @abstractmethod
+    async def move_pointer(self, x: float, y: float) -> PointerResult:
+        """Move the pointer to (x, y) in pointer space."""
+
+    @abstractmethod
+    async def highlight(self, area: Rect, label: str | None) -> PointerResult:
+        """Mark an area (pointer space) for the user; at least move the pointer to its centre."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release what the device holds."""

@@ -1,0 +1,56 @@
+"""`realtime-mcp serve [NAME]`: run the suite (or one server) under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from servers.settings import SERVER_NAMES, Settings
+
+log = logging.getLogger("realtime_mcp")
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "serve",
+        help="Run the suite (skills, screen, pointer) or one server standalone.",
+        description="Run the suite. Every flag also reads REALTIME_MCP_<NAME> from the environment.",
+    )
+    p.add_argument("server", nargs="?", choices=SERVER_NAMES, help="Serve only this server, at /mcp.")
+    p.add_argument("--host", help="Interface to listen on (default 127.0.0.1).")
+    p.add_argument("--port", type=int, help="TCP port (default 8765).")
+    p.add_argument("--skills", dest="skills_dirs", type=Path, action="append", help="Skills folder (repeatable).")
+    p.add_argument("--no-reload", dest="skills_reload", action="store_false", default=None)
+    p.add_argument("--stateful", dest="stateless", action="store_false", default=None,
+                   help="Keep MCP sessions (enables list_changed notifications on a standing stream).")
+    p.add_argument("--json-response", action="store_true", default=None, help="JSON instead of SSE answers.")
+    p.add_argument("--no-local-device", dest="local_device", action="store_false", default=None,
+                   help="Do not offer this machine's own display.")
+    p.add_argument("--device-token", dest="device_tokens", action="append", metavar="ID=TOKEN",
+                   help="Accept a capture client for device ID with this token (repeatable).")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    p.set_defaults(func=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Flags override the environment, which overrides the defaults."""
+    fields = set(Settings.model_fields)
+    overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    return Settings(**overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from servers.app import create_app
+
+    settings = settings_from_args(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings, standalone=args.server)
+    where = "/mcp" if args.server else ", ".join(f"/{n}/mcp" for n in settings.servers)
+    log.info("realtime-mcp serving %s on http://%s:%d", where, settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                lifespan="on", access_log=False)
+    return 0

@@ -1,0 +1,94 @@
+"""Typed settings for the whole suite, read from flags and `REALTIME_MCP_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SERVER_NAMES = ("skills", "screen", "pointer")
+ServerName = Literal["skills", "screen", "pointer"]
+
+
+def shipped_skills_dir() -> Path:
+    """The example skills folder that ships with the suite (a checkout's `skills/`, or the image's copy)."""
+    env = os.environ.get("REALTIME_MCP_SHIPPED_SKILLS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "skills"
+
+
+def _split_list(value: object) -> object:
+    # Environment variables hold lists as comma (or os.pathsep for paths) separated text.
+    if isinstance(value, str):
+        sep = os.pathsep if os.pathsep in value and "," not in value else ","
+        return [part.strip() for part in value.split(sep) if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting has a flag on `realtime-mcp serve` and an environment variable `REALTIME_MCP_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="REALTIME_MCP_", extra="ignore", env_file=None)
+
+    # --- HTTP and transport -------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8765, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    servers: Annotated[list[ServerName], NoDecode] = Field(
+        default_factory=lambda: list(SERVER_NAMES), description="Which servers to mount."
+    )
+    stateless: bool = Field(
+        True,
+        description="Stateless streamable HTTP (no MCP session kept between calls; what OpenAI's hosted "
+        "client and load-balanced replicas need). Set false for standing sessions that receive "
+        "list_changed notifications.",
+    )
+    json_response: bool = Field(False, description="Answer POSTs with JSON instead of an SSE stream.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    # --- skills -------------------------------------------------------------------------
+    skills_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [shipped_skills_dir()], description="Folders of skills (repeatable)."
+    )
+    skills_reload: bool = Field(True, description="Watch skill folders and reload on change.")
+
+    # --- screen and pointer -------------------------------------------------------------
+    max_edge: int = Field(1280, ge=64, le=8192, description="Default long edge of a captured image.")
+    image_format: Literal["jpeg", "png", "webp"] = Field("jpeg", description="Default image format.")
+    image_quality: int = Field(80, ge=1, le=100, description="Default JPEG/WebP quality.")
+    frame_ttl: float = Field(300.0, gt=0, description="Seconds a frame's geometry stays usable.")
+    frame_cache_size: int = Field(256, ge=1, description="How many frames' geometry are kept.")
+    local_device: bool = Field(True, description="Offer this machine's own display as a device.")
+
+    # --- devices (capture clients) ------------------------------------------------------
+    device_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict, description="Static device tokens, ID=TOKEN (comma separated in the env)."
+    )
+    capture_timeout: float = Field(5.0, gt=0, le=50, description="Seconds to wait for a device's frame.")
+
+    @field_validator("servers", "skills_dirs", mode="before")
+    @classmethod
+    def _lists_from_text(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("device_tokens", mode="before")
+    @classmethod
+    def _tokens_from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = _split_list(value)
+        if isinstance(value, list):
+            pairs: dict[str, str] = {}
+            for item in value:
+                device, sep, token = str(item).partition("=")
+                if not sep or not device or not token:
+                    raise ValueError("device tokens are written ID=TOKEN")
+                pairs[device] = token
+            return pairs
+        return value
+
+    @property
+    def on_loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
