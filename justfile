@@ -29,3 +29,30 @@ pytest *args:
 # Run the whole suite on embedded defaults
 serve *args:
     realtime-mcp serve {{args}}
+
+# Build the image (base: any Debian-family image with python3 and its venv module; DOCKER=podman works)
+docker-build tag="realtime-mcp:latest" base="python:3.11-slim":
+    fmt=(); if [ "${DOCKER:-docker}" = podman ]; then fmt=(--format docker); fi; \
+    ${DOCKER:-docker} build "${fmt[@]}" --build-arg BASE_IMAGE={{base}} -f docker/Dockerfile -t {{tag}} .
+
+# Run the image on 127.0.0.1:8765 with settings from docker/.env, optionally mounting a skills folder
+docker-run tag="realtime-mcp:latest" skills="":
+    vol=(); if [ -n "{{skills}}" ]; then vol=(--volume "$(realpath '{{skills}}'):/skills:ro"); fi; \
+    ${DOCKER:-docker} run --rm --name realtime-mcp --env-file docker/.env -p 127.0.0.1:8765:8765 \
+      --read-only --tmpfs /tmp "${vol[@]}" {{tag}}
+
+# Build the image and prove it serves via a real MCP client (docker, else podman + chroot)
+test-image:
+    bash scripts/image-test.sh
+
+# Relay latency: capture_screen and point_at through a capture client vs the local device (2560x1600 Xvfb)
+bench-relay *args:
+    python bench/bench_relay.py {{args}}
+
+# Screen/pointer latency on a 2560x1600 Xvfb: capture_screen vs naive full-res PNG, point_at, echo floor
+bench-screen *args:
+    python bench/bench_screen.py {{args}}
+
+# Skills at scale: 10,000 generated skills - start-up, load_skill vs an echo tool, search, tools/list size, reload
+bench-skills *args:
+    python bench/bench_skills.py {{args}}

@@ -12,8 +12,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 from servers import __version__
+from servers.auth.http import AuthGuard, transport_security
+from servers.hub.endpoint import create_device_route
 from servers.hub.hub import Hub
 from servers.settings import ServerName, Settings
 
@@ -35,24 +38,35 @@ def build_servers(settings: Settings, hub: Hub, names: Sequence[ServerName]) -> 
 
 def create_app(settings: Settings, *, standalone: ServerName | None = None) -> Starlette:
     """The suite's ASGI app. `standalone` serves one server at `/mcp` instead of `/<name>/mcp`."""
+    guard = AuthGuard.from_settings(settings)  # None when auth is off; refuses unsafe settings
     hub = Hub(settings)
     names: list[ServerName] = [standalone] if standalone else list(settings.servers)
     servers = build_servers(settings, hub, names)
 
     routes: list[BaseRoute] = []
+    mounts: list[BaseRoute] = []
+    security = transport_security(settings)
     for name, server in servers.items():
-        mcp_app = server.streamable_http_app(
+        mcp_app: ASGIApp = server.streamable_http_app(
             streamable_http_path="/mcp",
             stateless_http=settings.stateless,
             json_response=settings.json_response,
             host=settings.host,
+            transport_security=security,
+            max_request_body_size=settings.max_request_bytes,
         )
-        routes.append(Mount("" if standalone else f"/{name}", app=mcp_app))
+        path = "/mcp" if standalone else f"/{name}/mcp"
+        if guard is not None:
+            mcp_app = guard.protect(mcp_app, scope=name, path=path)
+            routes.extend(guard.metadata_routes(scope=name, path=path, name=name))
+        mounts.append(Mount("" if standalone else f"/{name}", app=mcp_app))
+    routes.extend(mounts)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__, "servers": names})
 
     routes.insert(0, Route("/healthz", healthz, methods=["GET"]))
+    routes.insert(1, create_device_route(hub))  # capture clients connect out to /devices/connect
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[dict[str, Any]]:
@@ -65,4 +79,5 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.hub = hub
     app.state.servers = servers
+    app.state.auth_guard = guard
     return app

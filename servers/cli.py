@@ -15,6 +15,9 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "servers.serve_cli",
     "servers.skills.cli",
+    "servers.auth.cli",
+    "servers.realtime.cli",
+    "capture_client.cli",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +22,44 @@ def register(subparsers: Any) -> None:
     p.add_argument("server", nargs="?", choices=SERVER_NAMES, help="Serve only this server, at /mcp.")
     p.add_argument("--host", help="Interface to listen on (default 127.0.0.1).")
     p.add_argument("--port", type=int, help="TCP port (default 8765).")
-    p.add_argument("--skills", dest="skills_dirs", type=Path, action="append", help="Skills folder (repeatable).")
+    p.add_argument(
+        "--skills", dest="skills_dirs", type=Path, action="append", help="Skills folder (repeatable)."
+    )
     p.add_argument("--no-reload", dest="skills_reload", action="store_false", default=None)
-    p.add_argument("--stateful", dest="stateless", action="store_false", default=None,
-                   help="Keep MCP sessions (enables list_changed notifications on a standing stream).")
+    p.add_argument(
+        "--stateful",
+        dest="stateless",
+        action="store_false",
+        default=None,
+        help="Keep MCP sessions (enables list_changed notifications on a standing stream).",
+    )
     p.add_argument("--json-response", action="store_true", default=None, help="JSON instead of SSE answers.")
-    p.add_argument("--no-local-device", dest="local_device", action="store_false", default=None,
-                   help="Do not offer this machine's own display.")
-    p.add_argument("--device-token", dest="device_tokens", action="append", metavar="ID=TOKEN",
-                   help="Accept a capture client for device ID with this token (repeatable).")
+    p.add_argument(
+        "--no-local-device",
+        dest="local_device",
+        action="store_false",
+        default=None,
+        help="Do not offer this machine's own display.",
+    )
+    p.add_argument("--display", help="X display of the local device (default: $DISPLAY).")
+    p.add_argument(
+        "--device-token",
+        dest="device_tokens",
+        action="append",
+        metavar="ID=TOKEN",
+        help="Accept a capture client for device ID with this token (repeatable).",
+    )
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    p.add_argument(
+        "--public-url", help="The URL clients reach the suite at (names the OAuth resource, allowed Host)."
+    )
+    p.add_argument(
+        "--no-auth",
+        dest="auth",
+        action="store_false",
+        default=None,
+        help="Serve without tokens (refused unless listening on loopback).",
+    )
     p.set_defaults(func=run)
 
 
@@ -45,12 +74,23 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from servers.app import create_app
+    from servers.auth.secrets import AuthConfigError
 
     settings = settings_from_args(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings, standalone=args.server)
+    try:
+        app = create_app(settings, standalone=args.server)
+    except AuthConfigError as e:
+        print(f"realtime-mcp serve: {e}", file=sys.stderr)
+        return 2
     where = "/mcp" if args.server else ", ".join(f"/{n}/mcp" for n in settings.servers)
     log.info("realtime-mcp serving %s on http://%s:%d", where, settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                lifespan="on", access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        access_log=False,
+    )
     return 0

@@ -62,12 +62,67 @@ class Settings(BaseSettings):
     frame_ttl: float = Field(300.0, gt=0, description="Seconds a frame's geometry stays usable.")
     frame_cache_size: int = Field(256, ge=1, description="How many frames' geometry are kept.")
     local_device: bool = Field(True, description="Offer this machine's own display as a device.")
+    display: str | None = Field(
+        None, description="X display of the local device (e.g. `:0`); default: the DISPLAY variable."
+    )
 
     # --- devices (capture clients) ------------------------------------------------------
     device_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(
         default_factory=dict, description="Static device tokens, ID=TOKEN (comma separated in the env)."
     )
     capture_timeout: float = Field(5.0, gt=0, le=50, description="Seconds to wait for a device's frame.")
+    device_heartbeat_interval: float = Field(
+        2.0, gt=0, le=30, description="Seconds between device pings; 3 missed intervals drop the link."
+    )
+
+    # --- auth ---------------------------------------------------------------------------
+    auth: bool = Field(
+        default=True,
+        description="Require bearer tokens on every MCP and device endpoint. Can be turned off only "
+        "when the server listens on loopback.",
+    )
+    token_secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 secret that signs and verifies tokens (32+ characters). Unset on loopback: "
+        "one is generated and kept in the state dir; required off loopback.",
+    )
+    token_verify_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Older secrets still accepted when verifying (key rotation), comma separated.",
+    )
+    token_issuer: str = Field(default="realtime-mcp", min_length=1, description="`iss` of minted tokens.")
+    token_audience: str = Field(default="realtime-mcp", min_length=1, description="`aud` tokens must carry.")
+    state_dir: Path = Field(
+        default_factory=lambda: (
+            Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "realtime-mcp"
+        ),
+        description="Where the generated token secret is kept (0600).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The URL clients reach the suite at (https://host[:port]); names the OAuth resource "
+        "and the allowed Host/Origin.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host headers accepted (DNS-rebinding guard); derived from host and public URL when "
+        "empty; `*` accepts any.",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origin headers accepted; derived from host and public URL when empty.",
+    )
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest MCP request body accepted (413 beyond)."
+    )
+
+    @field_validator("token_verify_secrets", "allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_lists(cls, value: object) -> object:
+        # Hosts carry ports (`example.com:443`), so only commas separate these lists.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("servers", "skills_dirs", mode="before")
     @classmethod

@@ -4,3 +4,13 @@ import pytest
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _auth_off_unless_asked(monkeypatch, tmp_path_factory):
+    """Auth is on by default; tests that call servers without tokens get it off (they listen on
+    loopback, where that is allowed). Auth tests pass `Settings(auth=True, ...)` explicitly.
+    The state dir (generated token secret) is a temporary folder, never the user's own."""
+    monkeypatch.setenv("REALTIME_MCP_AUTH", "false")
+    monkeypatch.setenv("REALTIME_MCP_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.delenv("REALTIME_MCP_TOKEN_SECRET", raising=False)

@@ -33,6 +33,10 @@ class CaptureTimeoutError(DeviceError):
     """The device did not answer within the capture timeout."""
 
 
+class CaptureRequestError(DeviceError):
+    """The request names a display or region the device does not have (the message lists what it has)."""
+
+
 class BlackFrameError(DeviceError):
     """The display came back black (asleep, lid closed, reconfiguring) and no good frame is at hand."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from servers.hub.device import Device
+from servers.hub.frames import FrameStore
 from servers.hub.registry import DeviceRegistry
 from servers.settings import Settings
 
@@ -25,6 +26,7 @@ class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.devices = DeviceRegistry(_local_factory(settings))
+        self.frames = FrameStore(settings.frame_ttl, settings.frame_cache_size)
 
     async def aclose(self) -> None:
         await self.devices.aclose()

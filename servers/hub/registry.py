@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from servers.auth.verifier import caller_device
 from servers.hub.device import Device, DeviceUnavailableError, NoDisplayError
 
 
@@ -29,7 +30,9 @@ class DeviceRegistry:
             del self._remote[device.id]
 
     def connected(self) -> list[Device]:
-        return list(self._remote.values())
+        """Connected devices; a caller holding a token sees at most its own."""
+        bound = caller_device()
+        return [d for d in self._remote.values() if bound is None or d.id == bound]
 
     def get(self, device_id: str) -> Device | None:
         if device_id == self.LOCAL_ID and self._local_factory is not None:
@@ -48,7 +51,14 @@ class DeviceRegistry:
         return self._local
 
     def resolve(self, requested: str | None) -> Device:
-        """The device an MCP call acts on: the one named, else the only connected one, else local."""
+        """The device an MCP call acts on: the one named, else the only connected one, else local.
+
+        A caller holding a token is bound to the token's device: it is the only device that
+        caller can name, find or learn about; any other answers exactly like a missing one.
+        """
+        bound = caller_device()
+        if bound is not None:
+            return self._resolve_bound(bound, requested)
         if requested:
             device = self.get(requested)
             if device is None:
@@ -61,6 +71,19 @@ class DeviceRegistry:
             names = ", ".join(sorted(self._remote))
             raise DeviceUnavailableError(f"Several devices are connected ({names}): name one with `device`.")
         return self.local()
+
+    def _resolve_bound(self, bound: str, requested: str | None) -> Device:
+        # The answer depends only on the caller's own device, never on whether another exists.
+        own = self.get(bound)
+        if own is not None and requested in (None, bound):
+            return own
+        name = requested or bound
+        if own is not None:
+            raise DeviceUnavailableError(f"No device {name!r} is connected (devices: {bound}).")
+        raise DeviceUnavailableError(
+            f"No device {name!r} is connected (devices: none connected). Start the capture client for "
+            f"{bound!r} (`realtime-mcp capture --server URL --token TOKEN`) on that machine."
+        )
 
     async def aclose(self) -> None:
         for device in [*self._remote.values(), *([self._local] if self._local else [])]:

@@ -21,7 +21,13 @@ def free_port() -> int:
 async def serve(app: Any, *, port: int | None = None, startup_timeout: float = 15.0) -> AsyncIterator[str]:
     """Serve `app` on 127.0.0.1 for the duration of the block; yields the base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets",
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ws="websockets",
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)

@@ -1,0 +1,240 @@
+"""Screen and pointer latency end to end: a real MCP client over streamable HTTP to the suite on a
+2560x1600 Xvfb showing a busy UI picture.
+
+Prints p50/p99 for, in one run and one harness:
+  * capture_screen with defaults (goal p50 <= 20 ms, image <= 250 KB);
+  * the naive pipeline many screenshot servers use (full-resolution PNG) and the ratio (goal >= 10x);
+  * point_at (goal p50 <= 5 ms);
+  * a bare echo tool: the floor of an MCP call over this transport;
+  * the capture pipeline's stages on their own (no MCP), to show where the time goes.
+
+The server runs in its own process (as in production), the client reuses one session per tool.
+Usage: python bench/bench_screen.py [--calls N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from mcp_types import ImageContent
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def row(name: str, seconds: list[float], extra: str = "") -> float:
+    p50, p99 = percentile(seconds, 0.5) * 1000, percentile(seconds, 0.99) * 1000
+    print(f"{name:<34} p50 {p50:8.2f} ms   p99 {p99:8.2f} ms   n={len(seconds):<4} {extra}")
+    return p50
+
+
+# --- server process -----------------------------------------------------------------------
+
+
+def bench_app(display: str):
+    """The suite (screen + pointer) plus a bench-only server with `echo` and `naive_capture`."""
+    from mcp.server.mcpserver import MCPServer
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from servers.app import create_app
+    from servers.settings import Settings
+
+    settings = Settings(
+        display=display,
+        servers=["screen", "pointer"],
+        auth=False,
+        log_level="WARNING",
+        json_response=os.environ.get("BENCH_JSON") == "1",
+    )
+    suite = create_app(settings)
+    extra = MCPServer(name="bench")
+
+    @extra.tool()
+    def echo(text: str) -> str:
+        """Return the text."""
+        return text
+
+    @extra.tool()
+    def echo_bytes(size: int) -> str:
+        """Return `size` characters: what a frame's base64 costs the transport alone."""
+        return "A" * size
+
+    grabber: dict[str, object] = {}
+
+    @extra.tool()
+    async def naive_capture() -> list[ImageContent]:
+        """What many screenshot servers do: grab the whole screen and send it as a full-size PNG."""
+        import anyio.to_thread
+        import mss
+        from PIL import Image
+
+        def work() -> bytes:
+            sct = grabber.get("sct") or grabber.setdefault("sct", mss.MSS(display=display))
+            shot = sct.grab(sct.monitors[1])  # type: ignore[attr-defined]
+            image = Image.frombytes("RGB", shot.size, shot.bgra, "raw", "BGRX")
+            buffer = io.BytesIO()
+            image.save(buffer, "PNG")
+            return buffer.getvalue()
+
+        data = await anyio.to_thread.run_sync(work)
+        return [ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type="image/png")]
+
+    extra_app = extra.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=True,
+        json_response=settings.json_response,
+        host="127.0.0.1",
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app) -> AsyncIterator[None]:
+        async with suite.router.lifespan_context(app), extra.session_manager.run():
+            yield
+
+    return Starlette(routes=[Mount("/bench", app=extra_app), Mount("/", app=suite)], lifespan=lifespan)
+
+
+def serve(port: int, display: str) -> None:
+    import uvicorn
+
+    uvicorn.run(bench_app(display), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- client side --------------------------------------------------------------------------
+
+
+async def timed(client, tool: str, arguments: dict, calls: int, warmup: int = 5):
+    result = None
+    for _ in range(warmup):
+        result = await client.call_tool(tool, arguments)
+        assert not result.is_error, result.content
+    seconds = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        result = await client.call_tool(tool, arguments)
+        seconds.append(time.perf_counter() - start)
+    assert result is not None and not result.is_error, result.content
+    return seconds, result
+
+
+def image_bytes(result) -> int:
+    return sum(len(base64.b64decode(c.data)) for c in result.content if getattr(c, "type", "") == "image")
+
+
+async def measure(url: str, calls: int) -> None:
+    from mcp import Client
+
+    async with Client(f"{url}/bench/mcp") as client:
+        echo, _ = await timed(client, "echo", {"text": "hello"}, calls * 2)
+        big, _ = await timed(client, "echo_bytes", {"size": 150_000}, calls)
+        naive, naive_result = await timed(client, "naive_capture", {}, max(10, calls // 5), warmup=2)
+    async with Client(f"{url}/screen/mcp") as client:
+        capture, result = await timed(client, "capture_screen", {}, calls)
+    frame_id = result.structured_content["frame_id"]
+    size = (result.structured_content["width"], result.structured_content["height"])
+    async with Client(f"{url}/pointer/mcp") as client:
+        point, _ = await timed(client, "point_at", {"x": 640, "y": 400, "frame_id": frame_id}, calls * 2)
+
+    print(f"\nend to end over streamable HTTP (one client session per tool), {calls} calls:")
+    floor = row("echo (transport floor)", echo)
+    row("echo of 150 KB text", big, "(a frame's base64 size, no capture)")
+    capture_p50 = row(
+        "capture_screen (defaults)", capture, f"{size[0]}x{size[1]} JPEG {image_bytes(result) / 1024:.0f} KB"
+    )
+    naive_p50 = row("naive full-res PNG", naive, f"2560x1600 PNG {image_bytes(naive_result) / 1024:.0f} KB")
+    point_p50 = row("point_at", point)
+    print(
+        f"\ncapture_screen p50 {capture_p50:.1f} ms (goal <= 20), {capture_p50 - floor:.1f} ms above the "
+        f"floor; image {image_bytes(result) / 1024:.0f} KB (goal <= 250)"
+    )
+    print(f"naive / capture_screen p50 ratio: {naive_p50 / capture_p50:.1f}x (goal >= 10x)")
+    print(f"point_at p50 {point_p50:.1f} ms (goal <= 5)")
+
+
+def stages(display: str, rounds: int) -> None:
+    """The pipeline's steps in this process, no MCP: where a capture's time goes."""
+    from capture_client import pipeline
+    from capture_client.backends import get_backends
+
+    pipeline.tune_allocator()
+    screen = get_backends(display=display).screen
+    displays = screen.displays()
+    _, area = pipeline.target_area(displays)
+    timings: dict[str, list[float]] = {k: [] for k in ("grab", "black check", "unpack+downscale", "jpeg q80")}
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        raw = screen.grab(area)
+        t1 = time.perf_counter()
+        pipeline.is_black(raw)
+        t2 = time.perf_counter()
+        image = pipeline.to_rgb_scaled(raw, 1280)
+        t3 = time.perf_counter()
+        pipeline.encode(image, "jpeg", 80)
+        t4 = time.perf_counter()
+        for key, value in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            timings[key].append(value)
+    print(f"\npipeline stages in-process (2560x1600 -> 1280x800), {rounds} rounds:")
+    for key, values in timings.items():
+        row(key, values)
+    total = [sum(parts) for parts in zip(*timings.values(), strict=True)]
+    row("total", total)
+    screen.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=200, help="Timed calls per tool (default 200).")
+    parser.add_argument("--serve", nargs=2, metavar=("PORT", "DISPLAY"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(int(args.serve[0]), args.serve[1])
+        return 0
+
+    import anyio
+    import httpx
+
+    from tests.support.http import free_port
+    from tests.support.xserver import running_xvfb
+
+    with running_xvfb(2560, 1600) as xserver:
+        port = free_port()
+        env = {**os.environ, "REALTIME_MCP_AUTH": "false"}
+        server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), xserver.display], env=env)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("bench server did not start")
+                time.sleep(0.1)
+            print(f"Xvfb {xserver.display} 2560x1600 showing a busy UI picture; server pid {server.pid}")
+            anyio.run(measure, url, args.calls)
+        finally:
+            server.terminate()
+            server.wait(10)
+        stages(xserver.display, 50)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""Skills server benchmark: 10,000 generated skills against a bare MCPServer echo tool.
+
+Prints start-up time to a served /healthz, load_skill p50/p99 over streamable HTTP beside an echo
+tool's p50 over the same transport (both servers run as subprocesses, measured by the same client),
+search_skills server-side p50, tools/list response size at 17 and 10,000 skills, and hot-reload
+latency. Request counts are bounded; the whole run takes about a minute on 2 cores.
+
+    python bench/bench_skills.py [--skills 10000] [--calls 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.http import free_port  # noqa: E402
+
+HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+
+def vocabulary() -> list[str]:
+    """Real words from the shipped skills plus synthetic terms, so postings look like a real library."""
+    words: set[str] = set()
+    for path in (ROOT / "skills").rglob("*.md"):
+        words.update(w.lower() for w in re.findall(r"[A-Za-z]{3,}", path.read_text()))
+    words.update(f"term{i}" for i in range(6000))
+    return sorted(words)
+
+
+def generate(root: Path, count: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    words = vocabulary()
+    names = []
+    for i in range(count):
+        name = f"{rng.choice(words)}-{rng.choice(words)}-{i:05d}"
+        names.append(name)
+        folder = root / name
+        folder.mkdir(parents=True)
+        description = " ".join(rng.choice(words) for _ in range(25))
+        paragraphs = [
+            "\n".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(4)) for _ in range(5)
+        ]
+        body = f"# {name}\n\n" + "\n\n".join(paragraphs)
+        (folder / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: {description}\nlicense: MIT\n---\n{body}\n"
+        )
+        if i % 10 == 0:
+            (folder / "references").mkdir()
+            (folder / "references" / "guide.md").write_text(body)
+    return names
+
+
+ECHO_SERVER = """
+import sys, uvicorn
+from mcp.server.mcpserver import MCPServer
+server = MCPServer("echo")
+@server.tool()
+async def echo(text: str) -> str:
+    return text
+app = server.streamable_http_app(stateless_http=True, json_response=False)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+async def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> float:
+    """Seconds until `url` answers 200 (polled every 5 ms, bounded)."""
+    start = time.perf_counter()
+    async with httpx.AsyncClient() as http:
+        with anyio.fail_after(timeout):
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"server exited with {process.returncode}")
+                try:
+                    if (await http.get(url)).status_code == 200:
+                        return time.perf_counter() - start
+                except httpx.TransportError:
+                    pass
+                await anyio.sleep(0.005)
+
+
+async def wait_listening(url: str, timeout: float = 30) -> None:
+    """Until anything answers HTTP at `url` (bounded)."""
+    async with httpx.AsyncClient() as http:
+        with anyio.fail_after(timeout):
+            while True:
+                try:
+                    await http.get(url)
+                    return
+                except httpx.TransportError:
+                    await anyio.sleep(0.01)
+
+
+def start_skills(root: Path, port: int, state: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, REALTIME_MCP_STATE_DIR=str(state))
+    command = [sys.executable, "-m", "servers.cli", "serve", "skills", "--port", str(port), "--no-auth"]
+    command += ["--skills", str(root), "--no-local-device", "--log-level", "WARNING"]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def time_calls(url: str, tool: str, arguments: list[dict], warmup: int = 20) -> list[float]:
+    from mcp import Client
+
+    async with Client(url, mode="legacy") as client:
+        for args in arguments[:warmup]:
+            await client.call_tool(tool, args)
+        times = []
+        for args in arguments:
+            start = time.perf_counter()
+            result = await client.call_tool(tool, args)
+            times.append(time.perf_counter() - start)
+            assert not result.is_error, result
+        return times
+
+
+async def time_interleaved(
+    first: tuple[str, str, list[dict]], second: tuple[str, str, list[dict]], warmup: int = 20
+) -> tuple[list[float], list[float]]:
+    """Alternate calls to two servers so machine load drifts affect both series alike."""
+    from mcp import Client
+
+    (url_a, tool_a, args_a), (url_b, tool_b, args_b) = first, second
+    times_a: list[float] = []
+    times_b: list[float] = []
+    async with Client(url_a, mode="legacy") as a, Client(url_b, mode="legacy") as b:
+        for index, (x, y) in enumerate(zip(args_a, args_b, strict=True)):
+            for client, tool, args, times in ((a, tool_a, x, times_a), (b, tool_b, y, times_b)):
+                start = time.perf_counter()
+                result = await client.call_tool(tool, args)
+                if index >= warmup:
+                    times.append(time.perf_counter() - start)
+                assert not result.is_error, result
+    return times_a, times_b
+
+
+async def tools_list_bytes(url: str) -> int:
+    async with httpx.AsyncClient() as http:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        response = await http.post(url, json=body, headers=HEADERS)
+        response.raise_for_status()
+        return len(response.content)
+
+
+async def reload_latency(url: str, root: Path, name: str) -> float:
+    from mcp import Client
+
+    async with Client(url, mode="legacy") as client:
+        folder = root / name
+        folder.mkdir()
+        start = time.perf_counter()
+        (folder / "SKILL.md").write_text(f"---\nname: {name}\ndescription: Added while serving.\n---\nNew.\n")
+        with anyio.fail_after(30):
+            while (await client.call_tool("load_skill", {"name": name})).is_error:
+                await anyio.sleep(0.005)
+        return time.perf_counter() - start
+
+
+def search_server_side(root: Path, queries: list[str]) -> list[float]:
+    """search_skills timed inside the server process's handler (no transport)."""
+    from servers.settings import Settings
+    from servers.skills.server import create_server
+
+    server = create_server(Settings(skills_dirs=[root], skills_reload=False, local_device=False, auth=False))
+
+    async def run() -> list[float]:
+        await server.runtime.ensure_index()
+        for query in queries[:20]:
+            await server.call_tool("search_skills", {"query": query})
+        times = []
+        for query in queries:
+            start = time.perf_counter()
+            await server.call_tool("search_skills", {"query": query})
+            times.append(time.perf_counter() - start)
+        return times
+
+    return anyio.run(run)
+
+
+async def main(count: int, calls: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-skills-"))
+    try:
+        big, small = work / "big", work / "small"
+        t = time.perf_counter()
+        names = generate(big, count)
+        generate(small, 17, seed=3)
+        print(f"generated {count} skills in {time.perf_counter() - t:.1f} s ({work})")
+        rng = random.Random(1)
+        words = vocabulary()
+
+        echo_port = free_port()
+        echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(echo_port)], cwd=ROOT)
+        port = free_port()
+        started = time.perf_counter()  # from process launch: interpreter, imports, loading, serving
+        skills = start_skills(big, port, work / "state")
+        try:
+            await wait_healthy(f"http://127.0.0.1:{port}/healthz", skills)
+            startup = time.perf_counter() - started
+            await wait_listening(f"http://127.0.0.1:{echo_port}/")
+            mcp_url = f"http://127.0.0.1:{port}/mcp"
+            first_search = time.perf_counter()
+            await time_calls(mcp_url, "search_skills", [{"query": "blender modifier"}], warmup=0)
+            index_wait = time.perf_counter() - first_search
+
+            load_args = [{"name": rng.choice(names)} for _ in range(calls + 20)]
+            echo_args = [{"text": "x" * 64} for _ in range(calls + 20)]
+            load, bare = await time_interleaved(
+                (mcp_url, "load_skill", load_args), (f"http://127.0.0.1:{echo_port}/mcp", "echo", echo_args)
+            )
+            queries = [" ".join(rng.choice(words) for _ in range(3)) for _ in range(calls)]
+            search_http = await time_calls(mcp_url, "search_skills", [{"query": q} for q in queries])
+            size_big = await tools_list_bytes(mcp_url)
+            reload_big = await reload_latency(mcp_url, big, "added-while-serving")
+        finally:
+            stop(skills)
+            stop(echo)
+
+        port = free_port()
+        skills = start_skills(small, port, work / "state")
+        try:
+            startup_small = await wait_healthy(f"http://127.0.0.1:{port}/healthz", skills)
+            size_small = await tools_list_bytes(f"http://127.0.0.1:{port}/mcp")
+            reload_small = await reload_latency(f"http://127.0.0.1:{port}/mcp", small, "added-while-serving")
+        finally:
+            stop(skills)
+
+        search_inside = await anyio.to_thread.run_sync(search_server_side, big, queries)
+        ms = 1000
+        p50_load, p50_echo = statistics.median(load) * ms, statistics.median(bare) * ms
+        print(
+            f"start-up to /healthz, {count} skills: {startup:.2f} s "
+            f"(17 skills: {startup_small:.2f} s); goal <= 3 s"
+        )
+        print(f"  search index ready {index_wait:.2f} s after /healthz (built in the background)")
+        print(
+            f"load_skill over HTTP: p50 {p50_load:.2f} ms, p99 {percentile(load, 0.99) * ms:.2f} ms; "
+            f"echo p50 {p50_echo:.2f} ms; ratio {p50_load / p50_echo:.2f}x (goal <= 1.3x), {calls} calls each"
+        )
+        print(
+            f"search_skills at {count}: server-side p50 {statistics.median(search_inside) * ms:.2f} ms, "
+            f"p99 {percentile(search_inside, 0.99) * ms:.2f} ms (goal <= 10 ms); over HTTP p50 "
+            f"{statistics.median(search_http) * ms:.2f} ms"
+        )
+        print(f"tools/list response: {size_small} bytes at 17 skills, {size_big} bytes at {count} skills")
+        print(
+            f"hot reload (new skill file -> loadable): {reload_small * ms:.0f} ms at 17, "
+            f"{reload_big * ms:.0f} ms at {count}"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skills", type=int, default=10_000)
+    parser.add_argument("--calls", type=int, default=300)
+    options = parser.parse_args()
+    anyio.run(main, options.skills, options.calls)

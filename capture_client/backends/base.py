@@ -1,0 +1,89 @@
+"""The small interface every platform backend implements: read displays, grab pixels, move the pointer.
+
+Backends are blocking (callers run them off the event loop) and know nothing about MCP or the
+hub, so the local device in the server and the capture client share them unchanged.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+from wire.geometry import DisplayInfo, Rect
+
+PixelFormat = Literal["BGRX", "RGBX", "RGB"]
+
+
+class BackendError(Exception):
+    """A capture or pointer operation failed; the message says what the user can do."""
+
+
+class NoDisplayError(BackendError):
+    """There is no display to talk to (no DISPLAY, X server gone, no macOS GUI session)."""
+
+
+class PermissionDeniedError(BackendError):
+    """The OS withholds the screen or the pointer (macOS Screen Recording or Accessibility)."""
+
+
+class DisplayChangedError(BackendError):
+    """The layout changed under the backend; `reset()` and read the displays again."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawCapture:
+    """Pixels straight from the screen, not yet converted or copied."""
+
+    pixels: bytes | bytearray | memoryview
+    width: int
+    height: int
+    stride: int
+    """Bytes per row (rows may be padded)."""
+    pixel_format: PixelFormat
+    area: Rect
+    """What was grabbed, in pointer space (the requested area snapped to the device's pixel grid)."""
+
+
+class ScreenBackend(ABC):
+    """Reads the display layout and grabs pixels."""
+
+    @abstractmethod
+    def displays(self) -> list[DisplayInfo]:
+        """The displays now, index 0.. in the OS's order, sizes in pointer space and in pixels."""
+
+    @abstractmethod
+    def grab(self, area: Rect) -> RawCapture:
+        """The pixels of `area` (pointer space, inside the displays) at the display's native resolution."""
+
+    def reset(self) -> None:  # noqa: B027 - optional hook
+        """Forget cached layout and capture state (call after a display change)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection to the display."""
+
+
+class PointerBackend(ABC):
+    """Moves the pointer in pointer space."""
+
+    @abstractmethod
+    def move(self, x: float, y: float) -> tuple[float, float]:
+        """Move the pointer to (x, y); returns where it is afterwards, as the OS reports it."""
+
+    @abstractmethod
+    def position(self) -> tuple[float, float]:
+        """Where the pointer is now."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection to the display."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backends:
+    screen: ScreenBackend
+    pointer: PointerBackend
+    platform: str
+
+    def close(self) -> None:
+        self.screen.close()
+        self.pointer.close()

@@ -1,0 +1,141 @@
+"""X11: capture through mss (XShm), display layout through RandR, pointer through XTest (python-xlib).
+
+On X11 pointer space is the root window's pixel space: scale 1, origins never negative.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+
+from capture_client.backends.base import (
+    DisplayChangedError,
+    NoDisplayError,
+    PointerBackend,
+    RawCapture,
+    ScreenBackend,
+)
+from wire.geometry import DisplayInfo, Rect
+
+
+def display_name(requested: str | None = None) -> str:
+    """The X display to use: the one asked for, else $DISPLAY; `NoDisplayError` when neither is set."""
+    name = requested or os.environ.get("DISPLAY")
+    if not name:
+        raise NoDisplayError("No X display: DISPLAY is not set.")
+    return name
+
+
+class X11Screen(ScreenBackend):
+    """mss caches the layout per instance and keeps grabbing the old rectangle after a change, so a
+    reset makes a new instance rather than trusting the old one."""
+
+    def __init__(self, display: str | None = None) -> None:
+        self._display = display_name(display)
+        self._lock = threading.Lock()
+        self._sct = None
+        self._connect()  # fail now, with a clear message, rather than on the first grab
+
+    def _connect(self):
+        import mss
+        from mss.exception import ScreenShotError
+
+        if self._sct is None:
+            try:
+                try:
+                    self._sct = mss.MSS(display=self._display)
+                except ScreenShotError:
+                    # Xvnc's root visual trips mss's XCB backends; its Xlib backend copes.
+                    self._sct = mss.MSS(display=self._display, backend="xlib")
+            except ScreenShotError as e:
+                raise NoDisplayError(f"Cannot open X display {self._display!r} ({e}).") from e
+        return self._sct
+
+    def displays(self) -> list[DisplayInfo]:
+        with self._lock:
+            monitors = self._connect().monitors
+        outputs = monitors[1:] or monitors[:1]
+        primary = next((i for i, m in enumerate(outputs) if m.get("is_primary")), 0)
+        return [
+            DisplayInfo(
+                index=i,
+                x=m["left"],
+                y=m["top"],
+                width=m["width"],
+                height=m["height"],
+                pixel_width=m["width"],
+                pixel_height=m["height"],
+                primary=i == primary,
+                name=str(m.get("name") or m.get("output") or f"screen-{i}"),
+            )
+            for i, m in enumerate(outputs)
+        ]
+
+    def grab(self, area: Rect) -> RawCapture:
+        from mss.exception import ScreenShotError
+
+        left, top = math.floor(area.x), math.floor(area.y)
+        width = max(1, math.ceil(area.x + area.width) - left)
+        height = max(1, math.ceil(area.y + area.height) - top)
+        monitor = {"left": left, "top": top, "width": width, "height": height}
+        with self._lock:
+            try:
+                shot = self._connect().grab(monitor)
+            except ScreenShotError as e:
+                raise DisplayChangedError(f"Capture of {width}x{height} at {left},{top} failed: {e}") from e
+        return RawCapture(
+            pixels=shot.raw,
+            width=shot.width,
+            height=shot.height,
+            stride=shot.width * 4,
+            pixel_format="BGRX",
+            area=Rect(x=left, y=top, width=shot.width, height=shot.height),
+        )
+
+    def reset(self) -> None:
+        with self._lock:
+            if self._sct is not None:
+                self._sct.close()
+                self._sct = None
+
+    def close(self) -> None:
+        self.reset()
+
+
+class X11Pointer(PointerBackend):
+    """One Xlib connection kept open: each move is an XTest motion event plus one round trip."""
+
+    def __init__(self, display: str | None = None) -> None:
+        from Xlib import display as xdisplay
+        from Xlib import error as xerror
+
+        name = display_name(display)
+        try:
+            self._display = xdisplay.Display(name)
+        except (xerror.DisplayError, OSError) as e:
+            raise NoDisplayError(f"Cannot open X display {name!r} ({e}).") from e
+        if not self._display.has_extension("XTEST"):
+            self._display.close()
+            raise NoDisplayError(f"X display {name!r} lacks the XTEST extension needed to move the pointer.")
+        self._root = self._display.screen().root
+        self._lock = threading.Lock()
+
+    def move(self, x: float, y: float) -> tuple[float, float]:
+        from Xlib import X
+        from Xlib.ext import xtest
+
+        with self._lock:
+            xtest.fake_input(self._display, X.MotionNotify, x=math.floor(x), y=math.floor(y))
+            # The reply to query_pointer comes after the server handled the fake motion.
+            reply = self._root.query_pointer()
+        return (reply.root_x, reply.root_y)
+
+    def position(self) -> tuple[float, float]:
+        with self._lock:
+            reply = self._root.query_pointer()
+        return (reply.root_x, reply.root_y)
+
+    def close(self) -> None:
+        with self._lock:
+            self._display.close()

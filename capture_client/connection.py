@@ -1,0 +1,249 @@
+"""The capture client's link to the hub: connect out, hello, serve requests, heartbeats, reconnect.
+
+`run_client` keeps one WebSocket to the hub's `/devices/connect` alive: it reconnects with
+exponential backoff (with jitter) after any drop, and stops for good only when the hub refuses the
+client outright (bad token, unsupported protocol) or the caller cancels it (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from capture_client import __version__
+from capture_client.client import CapturedFrame, DeviceService
+from wire import protocol as p
+from wire.geometry import DisplayInfo
+
+log = logging.getLogger("realtime_mcp.capture")
+
+DEVICE_PATH = "/devices/connect"
+WELCOME_TIMEOUT = 10.0
+MISSED_HEARTBEATS = 3
+
+
+class RefusedError(Exception):
+    """The hub refused this client for a reason retrying cannot fix."""
+
+
+def device_url(server: str) -> str:
+    """The WebSocket URL of the hub's device endpoint for a server given as http(s):// or ws(s)://."""
+    parts = urlsplit(server if "://" in server else f"http://{server}")
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    if scheme is None or not parts.netloc:
+        raise ValueError(f"Cannot connect to {server!r}: give the server as http(s)://host[:port].")
+    path = parts.path.rstrip("/")
+    if not path.endswith(DEVICE_PATH):
+        path += DEVICE_PATH
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+@dataclass
+class ClientConfig:
+    server: str
+    token: str
+    device_id: str | None = None
+    platform: str = ""
+    can_push: bool = False
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+
+
+class Session:
+    """One live connection: sends are safe from any task; `push` is a no-op when disconnected."""
+
+    def __init__(self, ws: ClientConnection, service: DeviceService, interval: float) -> None:
+        self.ws = ws
+        self.service = service
+        self.interval = interval
+        self.last_heard = time.monotonic()
+        self.refused: str | None = None
+        self.device_id: str | None = None
+
+    async def send(self, message: str | bytes) -> None:
+        await self.ws.send(message)
+
+    async def serve(self) -> None:
+        """Until the link drops or the hub refuses us (then `refused` says why)."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._heartbeat, tg.cancel_scope)
+            try:
+                async for raw in self.ws:
+                    self.last_heard = time.monotonic()
+                    if isinstance(raw, bytes):
+                        tg.start_soon(
+                            self._safely, self.send(p.error("unexpected_binary", "no binary expected"))
+                        )
+                        continue
+                    try:
+                        message = p.parse_hub_text(raw)
+                    except p.ProtocolError as e:
+                        log.warning("hub sent a bad message (%s): %s", e.code, e)
+                        continue
+                    if not self._dispatch(tg, message):
+                        break
+            except websockets.ConnectionClosed:
+                pass
+            tg.cancel_scope.cancel()
+
+    async def _safely(self, pending) -> None:
+        # One request's failure (a dropped link, a bug) must not take the whole session down.
+        try:
+            await pending
+        except websockets.ConnectionClosed:
+            pass
+        except Exception:
+            log.exception("a request failed")
+
+    def _dispatch(self, tg: anyio.abc.TaskGroup, message: p.HubMessage) -> bool:
+        """Start the work a message asks for; False when the hub refused us for good."""
+        match message:
+            case p.Capture():
+                tg.start_soon(self._safely, self._capture(message))
+            case p.MovePointer():
+                tg.start_soon(self._safely, self._reply(self.service.move_pointer(message)))
+            case p.Highlight():
+                tg.start_soon(self._safely, self._reply(self.service.highlight(message)))
+            case p.Ping(seq=seq):
+                tg.start_soon(self._safely, self.send(p.encode(p.Pong(seq=seq))))
+            case p.ErrorMessage(code=code, message=text, fatal=fatal):
+                if fatal:
+                    self.refused = f"{code}: {text}"
+                    return False
+                log.warning("hub refused a message (%s): %s", code, text)
+            case p.Pong() | p.Welcome():
+                pass
+        return True
+
+    async def _capture(self, request: p.Capture) -> None:
+        result = await self.service.capture(request)
+        await self.send(result.message() if isinstance(result, CapturedFrame) else p.encode(result))
+
+    async def _reply(self, pending) -> None:
+        await self.send(p.encode(await pending))
+
+    async def push(self, frame: CapturedFrame) -> None:
+        await self.send(frame.message())
+
+    async def displays_changed(self, displays: list[DisplayInfo], reason: str) -> None:
+        await self.send(p.encode(p.DisplaysChanged(displays=displays, reason=reason[:200])))
+
+    async def _heartbeat(self, scope: anyio.CancelScope) -> None:
+        seq = 0
+        while True:
+            await anyio.sleep(self.interval)
+            silent = time.monotonic() - self.last_heard
+            if silent > self.interval * MISSED_HEARTBEATS:
+                log.warning("no word from the hub for %.1f s: reconnecting", silent)
+                await self.ws.close(1011, "heartbeat timeout")
+                scope.cancel()
+                return
+            seq += 1
+            try:
+                await self.send(p.encode(p.Ping(seq=seq)))
+            except websockets.ConnectionClosed:
+                scope.cancel()
+                return
+
+
+async def open_session(ws: ClientConnection, config: ClientConfig, service: DeviceService) -> Session:
+    """Hello and welcome on a fresh connection; `RefusedError` when the hub says no."""
+    hello = p.Hello(
+        protocol_version=p.PROTOCOL_VERSION,
+        device_id=config.device_id,
+        client_version=__version__,
+        platform=config.platform,
+        displays=service.displays,
+        can_push=config.can_push,
+    )
+    await ws.send(p.encode(hello))
+    with anyio.fail_after(WELCOME_TIMEOUT):
+        reply = p.parse_hub_text(await ws.recv())
+    if isinstance(reply, p.ErrorMessage):
+        raise RefusedError(f"{reply.code}: {reply.message}")
+    if not isinstance(reply, p.Welcome):
+        raise p.ProtocolError("out_of_order", f"expected welcome, got {reply.type}")
+    session = Session(ws, service, reply.heartbeat_interval)
+    session.device_id = reply.device_id
+    return session
+
+
+class CaptureClient:
+    """Keeps the hub connection alive and routes pushes and layout notices to it."""
+
+    def __init__(self, config: ClientConfig, service: DeviceService) -> None:
+        self.config = config
+        self.service = service
+        self.session: Session | None = None
+        self.connected = anyio.Event()
+        self.device_id: str | None = None
+        service.on_displays_changed = self._displays_changed
+
+    async def push(self) -> bool:
+        """Capture and push a frame now (push-to-talk); False when not connected or no frame."""
+        session = self.session
+        if session is None:
+            log.info("push-to-talk: not connected to the hub")
+            return False
+        frame = await self.service.push_frame()
+        if frame is None:
+            return False
+        await session.push(frame)
+        return True
+
+    async def _displays_changed(self, displays: list[DisplayInfo], reason: str) -> None:
+        session = self.session
+        if session is not None:  # when offline, the next hello carries the new layout
+            await session.displays_changed(displays, reason)
+
+    async def run(self) -> None:
+        """Until cancelled (or refused): connect, serve, and reconnect with backoff after a drop."""
+        url = device_url(self.config.server)
+        backoff = self.config.reconnect_min
+        if not self.service.displays:
+            await self.service.start()
+        while True:
+            started = time.monotonic()
+            try:
+                async with websockets.connect(
+                    url,
+                    additional_headers={"Authorization": f"Bearer {self.config.token}"},
+                    max_size=p.MAX_TEXT_BYTES,
+                    # Frames are JPEG/PNG already: per-message deflate would only burn CPU on both ends.
+                    compression=None,
+                    open_timeout=10,
+                    user_agent_header=f"realtime-mcp-capture/{__version__}",
+                ) as ws:
+                    session = await open_session(ws, self.config, self.service)
+                    self.session, self.device_id = session, session.device_id
+                    log.info("connected to %s as device %s", url, session.device_id)
+                    self.connected.set()
+                    try:
+                        await session.serve()
+                    finally:
+                        self.session = None
+                        self.connected = anyio.Event()
+                    if session.refused:
+                        raise RefusedError(session.refused)
+                    log.warning("the hub closed the connection (code %s)", ws.close_code)
+            except (OSError, TimeoutError, websockets.WebSocketException, p.ProtocolError) as e:
+                log.warning("connection to %s failed: %s", url, _describe(e))
+            if time.monotonic() - started > 10 * self.config.reconnect_min + 5:
+                backoff = self.config.reconnect_min  # the link had been up: start over
+            delay = backoff * (0.8 + 0.4 * random.random())  # noqa: S311 - jitter, not crypto
+            log.info("reconnecting in %.1f s", delay)
+            await anyio.sleep(delay)
+            backoff = min(backoff * 2, self.config.reconnect_max)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, websockets.InvalidStatus):
+        return f"HTTP {error.response.status_code} (is {DEVICE_PATH} served there?)"
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,102 @@
+"""X11 display-change signals for the guard: RandR change events, read on a thread of their own.
+
+A separate Xlib connection selects RandR screen, CRTC and output change events on the root window
+and turns each into a guard signal. The thread waits on the connection's socket with a timeout,
+so `stop()` ends it promptly without closing a connection another thread is reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+
+from capture_client.guard import DisplayGuard
+
+log = logging.getLogger("realtime_mcp.capture")
+
+_POLL = 0.2
+
+
+class RandrSignals:
+    """Feeds `guard` from RandR events on X display `display` until `stop()`."""
+
+    def __init__(self, guard: DisplayGuard, display: str | None = None) -> None:
+        from Xlib import display as xdisplay
+        from Xlib.ext import randr
+
+        self._guard = guard
+        self._randr = randr
+        self._display = xdisplay.Display(display)
+        if not self._display.has_extension("RANDR"):
+            self._display.close()
+            raise RuntimeError(
+                "the X server has no RandR extension: display changes are seen only by capture checks"
+            )
+        root = self._display.screen().root
+        root.xrandr_select_input(
+            randr.RRScreenChangeNotifyMask | randr.RRCrtcChangeNotifyMask | randr.RROutputChangeNotifyMask
+        )
+        self._display.sync()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="randr-signals", daemon=True)
+        self.events = 0
+
+    def start(self) -> RandrSignals:
+        self._thread.start()
+        return self
+
+    def _describe(self, event: object) -> str:
+        randr = self._randr
+        if isinstance(event, randr.ScreenChangeNotify):
+            return f"randr: screen now {event.width_in_pixels}x{event.height_in_pixels}"
+        sub = getattr(event, "sub_code", None)
+        if sub == randr.RRNotify_CrtcChange:
+            return "randr: crtc changed"
+        if sub == randr.RRNotify_OutputChange:
+            return "randr: output changed"
+        return "randr: change"
+
+    def _run(self) -> None:
+        fd = self._display.fileno()
+        try:
+            while not self._stop.is_set():
+                readable, _, _ = select.select([fd], [], [], _POLL)
+                if not readable and not self._display.pending_events():
+                    continue
+                while self._display.pending_events():
+                    event = self._display.next_event()
+                    self.events += 1
+                    self._guard.signal(self._describe(event))
+        except Exception as e:  # the X server went away: capture checks still guard frames
+            if not self._stop.is_set():
+                log.warning("RandR signals stopped: %s", e)
+                self._guard.signal("X connection lost")
+        finally:
+            self._display.close()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread.ident is None:  # never started: the thread would have closed it
+            self._display.close()
+        elif self._thread.is_alive():
+            self._thread.join(timeout)
+
+
+class ScreenSizeProbe:
+    """The root window's size, one X round trip (~0.2 ms): catches a resize RandR has not told yet."""
+
+    def __init__(self, display: str | None = None) -> None:
+        from Xlib import display as xdisplay
+
+        self._display = xdisplay.Display(display)
+        self._root = self._display.screen().root
+        self._lock = threading.Lock()
+
+    def __call__(self) -> tuple[int, int]:
+        with self._lock:
+            geometry = self._root.get_geometry()
+        return (geometry.width, geometry.height)
+
+    def close(self) -> None:
+        self._display.close()

@@ -1,0 +1,1 @@
+"""Bearer tokens: minting, verification, and how the servers enforce them."""

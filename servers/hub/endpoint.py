@@ -1,0 +1,172 @@
+"""The device WebSocket endpoint (`/devices/connect`) that capture clients connect out to.
+
+One connection per device: hello, token check, welcome, then the relay reads every message while a
+heartbeat task pings and drops a link that has gone silent. A reconnect with the same device id
+replaces the old connection (its pending calls fail at once); nothing needs a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from servers import __version__
+from servers.hub.device_auth import DeviceAuthError, authenticate_device
+from servers.hub.hub import Hub
+from servers.hub.relay import RelayDevice
+from wire import protocol as p
+
+log = logging.getLogger("realtime_mcp.devices")
+
+DEVICE_PATH = "/devices/connect"
+HELLO_TIMEOUT = 10.0
+MISSED_HEARTBEATS = 3
+"""A link silent for this many heartbeat intervals is dead."""
+POLICY_VIOLATION = 1008
+
+
+def _bearer(websocket: WebSocket) -> str | None:
+    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+class _Link:
+    """Sends on one WebSocket, one at a time (tool calls and the heartbeat send concurrently)."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self._lock = anyio.Lock()
+
+    async def send_text(self, text: str) -> None:
+        async with self._lock:
+            await self.websocket.send_text(text)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.websocket.application_state is WebSocketState.DISCONNECTED:
+            return
+        try:
+            async with self._lock:
+                await self.websocket.close(code=code, reason=reason[:120])
+        except Exception as e:  # already closed by the peer
+            log.debug("close after disconnect: %s", type(e).__name__)
+
+
+async def _refuse(link: _Link, code: str, message: str) -> None:
+    try:
+        await link.send_text(p.error(code, message, fatal=True))
+    except Exception as e:
+        log.debug("refusal not sent: %s", type(e).__name__)
+    await link.close(POLICY_VIOLATION, code)
+
+
+async def _receive_hello(websocket: WebSocket) -> p.Hello:
+    with anyio.fail_after(HELLO_TIMEOUT):
+        message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        raise p.ProtocolError("out_of_order", "the first message must be a JSON hello")
+    hello = p.parse_client_text(text)
+    if not isinstance(hello, p.Hello):
+        raise p.ProtocolError("out_of_order", f"the first message must be hello, not {hello.type}")
+    if hello.protocol_version != p.PROTOCOL_VERSION:
+        raise p.ProtocolError(
+            "unsupported_version",
+            f"this hub speaks device protocol {p.PROTOCOL_VERSION}, the client {hello.protocol_version}: "
+            "update the capture client",
+        )
+    return hello
+
+
+def create_device_route(hub: Hub) -> WebSocketRoute:
+    """The WebSocket route capture clients connect to, bound to this app's hub."""
+    settings = hub.settings
+    interval = settings.device_heartbeat_interval
+
+    async def device_endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        link = _Link(websocket)
+        try:
+            hello = await _receive_hello(websocket)
+            device_id = authenticate_device(settings, _bearer(websocket), hello.device_id)
+        except TimeoutError:
+            await _refuse(link, "timeout", f"no hello within {HELLO_TIMEOUT:g} s")
+            return
+        except p.ProtocolError as e:
+            await _refuse(link, e.code, str(e))
+            return
+        except DeviceAuthError as e:
+            log.warning("device connection refused: %s", e)
+            await _refuse(link, "unauthorized", str(e))
+            return
+        except WebSocketDisconnect:
+            return
+
+        relay = RelayDevice(
+            hello, link.send_text, device_id=device_id, capture_timeout=settings.capture_timeout
+        )
+        previous = hub.devices.add(relay)
+        if isinstance(previous, RelayDevice):
+            previous.close("replaced by a new connection from the same device")
+        log.info("device %s connected (%s, %d displays)", device_id, hello.platform, len(hello.displays))
+        try:
+            await link.send_text(
+                p.encode(
+                    p.Welcome(device_id=device_id, server_version=__version__, heartbeat_interval=interval)
+                )
+            )
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_heartbeat, relay, link, interval, tg.cancel_scope)
+                await _read(websocket, relay)
+                tg.cancel_scope.cancel()
+        except (WebSocketDisconnect, RuntimeError) as e:  # the welcome found the link gone
+            log.debug("device %s link ended: %s", device_id, type(e).__name__)
+        finally:
+            relay.close("connection closed")
+            hub.devices.remove(relay)
+            with anyio.CancelScope(shield=True):
+                await link.close()
+            log.info("device %s disconnected", device_id)
+
+    return WebSocketRoute(DEVICE_PATH, device_endpoint, name="devices")
+
+
+async def _read(websocket: WebSocket, relay: RelayDevice) -> None:
+    while True:
+        try:
+            message = await websocket.receive()
+        except (WebSocketDisconnect, RuntimeError):  # RuntimeError: receive after our own close
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        if relay.closed:  # replaced by a newer connection
+            return
+        if message.get("bytes") is not None:
+            await relay.handle_binary(message["bytes"])
+        elif message.get("text") is not None:
+            await relay.handle_text(message["text"])
+
+
+async def _heartbeat(relay: RelayDevice, link: _Link, interval: float, scope: anyio.CancelScope) -> None:
+    seq = 0
+    while not relay.closed:
+        await anyio.sleep(interval)
+        silent = relay.silence()
+        if silent > interval * MISSED_HEARTBEATS:
+            log.warning("device %s silent for %.1f s: dropping the link", relay.id, silent)
+            relay.close(f"no heartbeat for {silent:.1f} s")
+            await link.close(1011, "heartbeat timeout")
+            scope.cancel()
+            return
+        seq += 1
+        try:
+            await link.send_text(p.encode(p.Ping(seq=seq)))
+        except Exception:
+            relay.close("the link broke")
+            scope.cancel()
+            return
+    scope.cancel()

@@ -1,0 +1,88 @@
+"""Frame geometry by frame id: what `point_at`, `highlight` and `zoom` map through.
+
+Ids are short random tokens (72 bits), so one caller cannot guess another's frames. Entries live
+`frame_ttl` seconds and at most `frame_cache_size` of them are kept; ids that aged out or were
+pushed out are remembered a while longer so the error can say "expired" rather than "unknown".
+Only geometry is kept here, never pixels.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from servers.auth.verifier import caller_device
+from servers.hub.device import DeviceError
+from wire.geometry import FrameGeometry
+
+
+class UnknownFrameError(DeviceError):
+    """The frame id was never issued here, or its geometry has expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFrame:
+    frame_id: str
+    geometry: FrameGeometry
+    device_id: str
+    created_at: float
+    """`time.monotonic()` when it was stored."""
+
+
+class FrameStore:
+    def __init__(self, ttl: float, max_frames: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.max_frames = max_frames
+        self._clock = clock
+        self._frames: OrderedDict[str, StoredFrame] = OrderedDict()
+        self._gone: OrderedDict[str, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        self._expire()
+        return len(self._frames)
+
+    def put(self, geometry: FrameGeometry, device_id: str) -> StoredFrame:
+        """Record a frame's geometry; returns it with its new id."""
+        self._expire()
+        frame_id = "f_" + secrets.token_urlsafe(9)
+        stored = StoredFrame(frame_id, geometry, device_id, self._clock())
+        self._frames[frame_id] = stored
+        while len(self._frames) > self.max_frames:
+            old, _ = self._frames.popitem(last=False)
+            self._forget(old)
+        return stored
+
+    def get(self, frame_id: str) -> StoredFrame:
+        """The stored frame, or `UnknownFrameError` with a message the model can act on."""
+        self._expire()
+        stored = self._frames.get(frame_id)
+        # A token holder sees only its own device's frames; another's answers like an id never issued.
+        bound = caller_device()
+        if stored is not None and bound in (None, stored.device_id):
+            return stored
+        if frame_id in self._gone:
+            raise UnknownFrameError(
+                f"Frame {frame_id!r} has expired (frames are kept {self.ttl:g} s, the latest "
+                f"{self.max_frames}). Call capture_screen for a new frame and use its frame_id."
+            )
+        raise UnknownFrameError(
+            f"Frame {frame_id!r} is unknown. Use the frame_id that capture_screen or zoom returned "
+            "(call capture_screen for a new one)."
+        )
+
+    def _expire(self) -> None:
+        cutoff = self._clock() - self.ttl
+        while self._frames:
+            frame_id, oldest = next(iter(self._frames.items()))
+            if oldest.created_at > cutoff:
+                break
+            del self._frames[frame_id]
+            self._forget(frame_id)
+
+    def _forget(self, frame_id: str) -> None:
+        self._gone[frame_id] = None
+        while len(self._gone) > 4 * self.max_frames:
+            self._gone.popitem(last=False)

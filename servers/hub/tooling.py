@@ -1,0 +1,47 @@
+"""What the screen and pointer tools share: the device a frame belongs to, and domain errors as
+`isError` results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
+
+from servers.hub.device import Device, DeviceError, DeviceUnavailableError
+from servers.hub.frames import StoredFrame
+from servers.hub.registry import DeviceRegistry
+from wire.geometry import GeometryError
+
+DeviceParam = Annotated[
+    str | None,
+    Field(
+        description="Which device (a capture client's id). Leave it out: the only connected device, "
+        "else this server's own display.",
+        max_length=64,
+    ),
+]
+FrameIdParam = Annotated[
+    str, Field(description="The frame_id that capture_screen or zoom returned.", min_length=1, max_length=64)
+]
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Device and geometry failures reach the model as `isError` results with their message."""
+    try:
+        yield
+    except (DeviceError, GeometryError) as e:
+        raise ToolError(str(e)) from e
+
+
+def device_for_frame(devices: DeviceRegistry, frame: StoredFrame, requested: str | None) -> Device:
+    """The device a frame was captured on; naming a different one is an error, not a silent switch."""
+    if requested and requested != frame.device_id:
+        raise DeviceUnavailableError(
+            f"Frame {frame.frame_id!r} was captured on device {frame.device_id!r}, not {requested!r}: "
+            "capture on that device first, or leave `device` out."
+        )
+    return devices.resolve(frame.device_id)

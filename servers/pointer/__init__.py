@@ -1,0 +1,1 @@
+"""The pointer server: point at (or highlight) what the model saw in a frame."""

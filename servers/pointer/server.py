@@ -1,0 +1,136 @@
+"""The pointer MCP server: `point_at` and `highlight`, in the image pixels of a captured frame.
+
+The frame id carries the geometry (downscale, region offset, display origin, Retina scale), so
+the model's coordinates are mapped here and the pointer lands where the model saw the thing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from servers import __version__
+from servers.hub.hub import Hub
+from servers.hub.tooling import DeviceParam, FrameIdParam, device_for_frame, domain_errors
+from servers.settings import Settings
+from wire.geometry import Rect, image_area_to_pointer, image_to_pointer
+
+MOVES_POINTER = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+
+INSTRUCTIONS = (
+    "Move the user's pointer to something you saw in a screen frame. Give x, y in that frame's image "
+    "pixels (as returned by capture_screen or zoom) with its frame_id; never rescale them."
+)
+
+LabelParam = Annotated[
+    str | None, Field(description="What you are pointing at, e.g. 'the Save button'.", max_length=200)
+]
+
+
+class PointResult(BaseModel):
+    """Structured content of `point_at` and `highlight`."""
+
+    frame_id: str
+    device: str
+    x: float = Field(description="The point in the frame's image pixels, as given.")
+    y: float
+    screen_x: float = Field(description="Where the pointer went, in screen (pointer) coordinates.")
+    screen_y: float
+    display: int | None
+    label: str | None = None
+    area: Rect | None = Field(
+        default=None, description="For highlight: the marked area in screen coordinates."
+    )
+
+
+def _result(result: PointResult, text: str) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
+    )
+
+
+def _on(label: str | None) -> str:
+    return f" ({label})" if label else ""
+
+
+def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[Any]:
+    hub = hub or Hub(settings)
+    server: MCPServer[Any] = MCPServer(
+        name="realtime-mcp-pointer",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level=settings.log_level,
+    )
+
+    @server.tool(annotations=MOVES_POINTER)
+    async def point_at(
+        x: Annotated[float, Field(description="Column in the frame's image pixels, 0..width-1.")],
+        y: Annotated[float, Field(description="Row in the frame's image pixels, 0..height-1.")],
+        frame_id: FrameIdParam,
+        label: LabelParam = None,
+        device: DeviceParam = None,
+    ) -> Annotated[CallToolResult, PointResult]:
+        """Move the user's pointer to pixel (x, y) of a frame's image (the frame capture_screen or zoom
+        returned). Returns where it went on the screen."""
+        with domain_errors():
+            stored = hub.frames.get(frame_id)
+            target = device_for_frame(hub.devices, stored, device)
+            px, py = image_to_pointer(stored.geometry, x, y)
+            moved = await target.move_pointer(px, py)
+        result = PointResult(
+            frame_id=frame_id,
+            device=target.id,
+            x=x,
+            y=y,
+            screen_x=moved.x,
+            screen_y=moved.y,
+            display=moved.display if moved.display is not None else stored.geometry.display,
+            label=label,
+        )
+        text = (
+            f"Pointer moved to ({x:g}, {y:g}) of frame {frame_id}{_on(label)}: screen position "
+            f"({moved.x:g}, {moved.y:g})."
+        )
+        return _result(result, text)
+
+    @server.tool(annotations=MOVES_POINTER)
+    async def highlight(
+        x: Annotated[float, Field(description="Left edge, in the frame's image pixels.")],
+        y: Annotated[float, Field(description="Top edge, in the frame's image pixels.")],
+        width: Annotated[float, Field(description="Width in the frame's image pixels.", gt=0)],
+        height: Annotated[float, Field(description="Height in the frame's image pixels.", gt=0)],
+        frame_id: FrameIdParam,
+        label: LabelParam = None,
+        device: DeviceParam = None,
+    ) -> Annotated[CallToolResult, PointResult]:
+        """Mark a rectangle of a frame's image for the user (on this server's own display: the pointer
+        moves to its centre). Coordinates are the frame's image pixels."""
+        with domain_errors():
+            stored = hub.frames.get(frame_id)
+            target = device_for_frame(hub.devices, stored, device)
+            area = image_area_to_pointer(stored.geometry, x, y, width, height)
+            moved = await target.highlight(area, label)
+        result = PointResult(
+            frame_id=frame_id,
+            device=target.id,
+            x=x + width / 2,
+            y=y + height / 2,
+            screen_x=moved.x,
+            screen_y=moved.y,
+            display=moved.display if moved.display is not None else stored.geometry.display,
+            label=label,
+            area=area,
+        )
+        text = (
+            f"Highlighted {width:g}x{height:g} at ({x:g}, {y:g}) of frame {frame_id}{_on(label)}: "
+            f"screen area {area.width:g}x{area.height:g} at ({area.x:g}, {area.y:g}); pointer at its centre "
+            f"({moved.x:g}, {moved.y:g})."
+        )
+        return _result(result, text)
+
+    return server

@@ -1,0 +1,1 @@
+"""Attaching the suite to an OpenAI Realtime session."""

@@ -1,0 +1,1 @@
+"""The screen server: list displays, capture frames, zoom into them."""

@@ -1,0 +1,147 @@
+"""The screen MCP server: `list_displays`, `capture_screen`, `zoom`.
+
+Every frame gets an id whose geometry the hub keeps (`hub.frames`), so `point_at` and `zoom` map
+the model's image pixels back to the screen; the model never scales anything itself.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
+from pydantic import Field
+
+from servers import __version__
+from servers.hub.device import CaptureRequest, Device, Frame
+from servers.hub.hub import Hub
+from servers.hub.tooling import DeviceParam, FrameIdParam, device_for_frame, domain_errors
+from servers.screen.describe import (
+    CaptureResult,
+    DisplaysResult,
+    capture_result,
+    capture_text,
+    region_on_display,
+)
+from servers.settings import Settings
+from wire.geometry import Rect, image_area_to_pointer
+
+READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+)
+
+INSTRUCTIONS = (
+    "Screen frames of the user's desktop. capture_screen returns an image plus its frame_id and size; "
+    "coordinates you give point_at, highlight or zoom are pixels of that image (x right, y down, from "
+    "its top-left corner). Never rescale them."
+)
+
+DisplayParam = Annotated[
+    int | Literal["all"] | None,
+    Field(
+        description="Display index from list_displays, 'all' for every display at once; default: the primary."
+    ),
+]
+MaxEdgeParam = Annotated[
+    int | None,
+    Field(description="Longest image side in pixels (default from the server, 1280).", ge=64, le=4096),
+]
+
+
+class RegionParam(Rect):
+    """A part of the display, from the display's top-left corner, in the units list_displays reports."""
+
+
+def _result(hub: Hub, device: Device, frame: Frame, *, zoomed_from: str | None = None) -> CallToolResult:
+    stored = hub.frames.put(frame.geometry, device.id)
+    structured = capture_result(stored.frame_id, frame, device.id)
+    return CallToolResult(
+        content=[
+            TextContent(type="text", text=capture_text(stored.frame_id, frame, zoomed_from=zoomed_from)),
+            ImageContent(
+                type="image", data=base64.b64encode(frame.data).decode("ascii"), mime_type=frame.mime_type
+            ),
+        ],
+        structured_content=structured.model_dump(mode="json"),
+    )
+
+
+def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[Any]:
+    hub = hub or Hub(settings)
+    server: MCPServer[Any] = MCPServer(
+        name="realtime-mcp-screen",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level=settings.log_level,
+    )
+
+    @server.tool(annotations=READ_ONLY)
+    async def list_displays(device: DeviceParam = None) -> DisplaysResult:
+        """The device's displays: index, origin and size in pointer coordinates (negative origins are
+        left of or above the main display), pixel size (2x the points on Retina) and which is primary."""
+        with domain_errors():
+            target = hub.devices.resolve(device)
+            return DisplaysResult(device=target.id, displays=await target.list_displays())
+
+    @server.tool(annotations=READ_ONLY)
+    async def capture_screen(
+        display: DisplayParam = None,
+        region: Annotated[
+            RegionParam | None,
+            Field(description="Only this part of the display: x, y from its top-left, width, height."),
+        ] = None,
+        max_edge: MaxEdgeParam = None,
+        format: Annotated[
+            Literal["jpeg", "png", "webp"] | None, Field(description="Image format (default jpeg).")
+        ] = None,
+        quality: Annotated[
+            int | None, Field(description="JPEG/WebP quality 1-100 (default 80).", ge=1, le=100)
+        ] = None,
+        device: DeviceParam = None,
+    ) -> Annotated[CallToolResult, CaptureResult]:
+        """Capture the screen as an image plus a frame_id. Point at things in it with point_at(x, y,
+        frame_id) using the image's own pixel coordinates; zoom(frame_id, ...) for a sharper look."""
+        with domain_errors():
+            target = hub.devices.resolve(device)
+            area = None
+            if region is not None:
+                area = region_on_display(await target.list_displays(), display, Rect(**region.model_dump()))
+            request = CaptureRequest(
+                display=display,
+                region=area,
+                max_edge=max_edge or settings.max_edge,
+                format=format or settings.image_format,
+                quality=quality or settings.image_quality,
+            )
+            frame = await target.capture(request)
+            return _result(hub, target, frame)
+
+    @server.tool(annotations=READ_ONLY)
+    async def zoom(
+        frame_id: FrameIdParam,
+        x: Annotated[float, Field(description="Left edge of the area, in the frame's image pixels.")],
+        y: Annotated[float, Field(description="Top edge of the area, in the frame's image pixels.")],
+        width: Annotated[float, Field(description="Width of the area in the frame's image pixels.", gt=0)],
+        height: Annotated[float, Field(description="Height of the area in the frame's image pixels.", gt=0)],
+        max_edge: MaxEdgeParam = None,
+        device: DeviceParam = None,
+    ) -> Annotated[CallToolResult, CaptureResult]:
+        """A sharper look at part of a frame: re-captures that area at up to full resolution and returns
+        a new frame (own frame_id, own image size) to point into."""
+        with domain_errors():
+            stored = hub.frames.get(frame_id)
+            target = device_for_frame(hub.devices, stored, device)
+            area = image_area_to_pointer(stored.geometry, x, y, width, height)
+            display = stored.geometry.display
+            request = CaptureRequest(
+                display="all" if display is None else display,
+                region=area,
+                max_edge=max_edge or settings.max_edge,
+                format=settings.image_format,
+                quality=settings.image_quality,
+            )
+            frame = await target.capture(request)
+            return _result(hub, target, frame, zoomed_from=frame_id)
+
+    return server

@@ -1,0 +1,1 @@
+"""The skills server: Agent Skills markdown served to a model on demand."""

@@ -1,0 +1,142 @@
+"""A skill's own files, confined to its folder: listing, path resolution and capped reads."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from servers.skills.model import MAX_FILES_PER_SKILL, MAX_READ_BYTES, MAX_WALK_DEPTH, SKILL_FILE_NAMES
+
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+# Text is decided by content (UTF-8 without NUL), these only name the MIME type of common ones.
+TEXT_TYPES = {
+    ".md": "text/markdown",
+    ".py": "text/x-python",
+    ".sh": "text/x-shellscript",
+    ".txt": "text/plain",
+}
+
+
+class SkillFileError(ValueError):
+    """A path a skill cannot serve; the message tells the model what to do instead."""
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + os.sep)
+
+
+def list_skill_files(folder: Path) -> list[str]:
+    """Regular files under `folder` (relative POSIX paths, sorted), capped in count and depth.
+
+    Hidden entries, SKILL.md itself, symlinks that lead outside the folder and anything that is not a
+    regular file (FIFOs, devices, sockets) are left out.
+    """
+    real_folder = os.path.realpath(folder)
+    found: list[str] = []
+
+    def walk(directory: str, depth: int) -> None:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if len(found) >= MAX_FILES_PER_SKILL:
+                return
+            if entry.name.startswith("."):
+                continue
+            real = os.path.realpath(entry.path)
+            if not _inside(real, real_folder):
+                continue
+            try:
+                mode = os.stat(real).st_mode
+            except OSError:
+                continue
+            if stat.S_ISDIR(mode):
+                if depth < MAX_WALK_DEPTH and not entry.is_symlink():
+                    walk(entry.path, depth + 1)
+            elif stat.S_ISREG(mode):
+                rel = os.path.relpath(entry.path, folder).replace(os.sep, "/")
+                if depth == 0 and rel in SKILL_FILE_NAMES:
+                    continue
+                found.append(rel)
+
+    walk(str(folder), 0)
+    return found
+
+
+def resolve_skill_path(folder: Path, relative: str) -> Path:
+    """The real path of `relative` inside `folder`, or SkillFileError when it would leave it."""
+    if not relative or "\x00" in relative:
+        raise SkillFileError("give a file path relative to the skill folder, e.g. 'references/guide.md'")
+    posix = PurePosixPath(relative.replace("\\", "/"))
+    if posix.is_absolute() or (posix.parts and posix.parts[0].endswith(":")):
+        raise SkillFileError(f"'{relative}' is absolute: paths are relative to the skill folder")
+    if ".." in posix.parts:
+        raise SkillFileError(f"'{relative}' leaves the skill folder ('..' is not allowed)")
+    real_folder = os.path.realpath(folder)
+    real = os.path.realpath(os.path.join(real_folder, *posix.parts))
+    if not _inside(real, real_folder) or real == real_folder:
+        raise SkillFileError(f"'{relative}' resolves outside the skill folder (a symlink out is not served)")
+    return Path(real)
+
+
+@dataclass(frozen=True)
+class FileContent:
+    kind: str  # "text" | "image"
+    mime_type: str
+    text: str = ""
+    data: bytes = b""
+
+
+def read_skill_file(folder: Path, relative: str, *, max_bytes: int = MAX_READ_BYTES) -> FileContent:
+    """Text as text, images as bytes with their MIME type; other binaries and oversize files refused."""
+    path = resolve_skill_path(folder, relative)
+    try:
+        # O_NONBLOCK: opening a FIFO must not hang the server; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError as e:
+        raise SkillFileError(f"'{relative}' does not exist in this skill") from e
+    except OSError as e:
+        raise SkillFileError(f"'{relative}' cannot be read: {e.strerror}") from e
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise SkillFileError(f"'{relative}' is a folder; load_skill lists the files inside it")
+        if not stat.S_ISREG(info.st_mode):
+            raise SkillFileError(
+                f"'{relative}' is not a regular file (device, FIFO or socket) and is not served"
+            )
+        if info.st_size > max_bytes:
+            raise SkillFileError(
+                f"'{relative}' is {info.st_size} bytes; files over {max_bytes} bytes are not served"
+            )
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise SkillFileError(f"'{relative}' is over {max_bytes} bytes and is not served")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_TYPES:
+        return FileContent("image", IMAGE_TYPES[suffix], data=data)
+    if b"\x00" not in data[:8192]:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            mime = TEXT_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "text/plain"
+            return FileContent("text", mime if mime.startswith("text/") else "text/plain", text=text)
+    raise SkillFileError(
+        f"'{relative}' is a binary file ({mimetypes.guess_type(path.name)[0] or 'unknown type'}); "
+        "only text and images (PNG, JPEG, GIF, WebP) are served"
+    )

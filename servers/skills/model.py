@@ -1,0 +1,147 @@
+"""A skill as the server holds it, and the SKILL.md frontmatter parser.
+
+The Agent Skills format: YAML frontmatter between `---` lines, then a markdown body.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# `yaml.safe_load` semantics (no Python object tags) with libyaml's speed where it is built in:
+# loading 10,000 skills is dominated by frontmatter parsing.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_NAME_LENGTH = 64
+MAX_DESCRIPTION_LENGTH = 1024
+MAX_COMPATIBILITY_LENGTH = 500
+ALLOWED_FIELDS = frozenset({"name", "description", "license", "allowed-tools", "metadata", "compatibility"})
+
+# Safety caps: what one skill may cost the server.
+MAX_SKILL_MD_BYTES = 256 * 1024
+MAX_FRONTMATTER_BYTES = 32 * 1024
+MAX_READ_BYTES = 1024 * 1024
+MAX_FILES_PER_SKILL = 200
+MAX_WALK_DEPTH = 6
+
+SKILL_FILE_NAMES = ("SKILL.md", "skill.md")
+
+
+class FrontmatterError(ValueError):
+    """SKILL.md has no parseable frontmatter: the skill cannot be loaded."""
+
+
+def normalize_name(name: str) -> str:
+    """The form names are compared in (NFKC, as the reference validator does)."""
+    return unicodedata.normalize("NFKC", name.strip())
+
+
+def name_problems(name: str) -> list[str]:
+    """Format rules for a skill name (the spec's, as skills-ref applies them)."""
+    problems: list[str] = []
+    if len(name) > MAX_NAME_LENGTH:
+        problems.append(f"name '{name}' is {len(name)} characters; the limit is {MAX_NAME_LENGTH}")
+    if name != name.lower():
+        problems.append(f"name '{name}' must be lowercase")
+    if name.startswith("-") or name.endswith("-"):
+        problems.append(f"name '{name}' must not start or end with a hyphen")
+    if "--" in name:
+        problems.append(f"name '{name}' must not contain consecutive hyphens")
+    if not all(c.isalnum() or c == "-" for c in name):
+        problems.append(f"name '{name}' may contain only letters, digits and hyphens")
+    return problems
+
+
+def is_valid_name(name: str) -> bool:
+    return bool(name) and not name_problems(name)
+
+
+_FENCE = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
+
+
+def split_frontmatter(text: str) -> tuple[str, str]:
+    """(frontmatter YAML, body). Raises FrontmatterError when the `---` block is missing or open."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    first = _FENCE.match(text)
+    if first is None:
+        raise FrontmatterError("SKILL.md must start with YAML frontmatter: a line '---'")
+    closing = _FENCE.search(text, first.end())
+    if closing is None:
+        raise FrontmatterError("the frontmatter is not closed with a line '---'")
+    frontmatter = text[first.end() : closing.start()]
+    if len(frontmatter.encode()) > MAX_FRONTMATTER_BYTES:
+        raise FrontmatterError(f"the frontmatter is larger than {MAX_FRONTMATTER_BYTES} bytes")
+    return frontmatter, text[closing.end() :].strip()
+
+
+def parse_frontmatter(text: str) -> tuple[dict[str, Any], str]:
+    """(frontmatter mapping, markdown body). Raises FrontmatterError with a reason a person can act on."""
+    frontmatter, body = split_frontmatter(text)
+    try:
+        data = yaml.load(frontmatter, Loader=_SafeLoader)  # noqa: S506 - a safe loader (C or Python)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        # The frontmatter text starts with the newline ending the opening '---', so its line 0 is file line 1.
+        where = f" at SKILL.md line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise FrontmatterError(f"invalid YAML{where}: {problem}") from e
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise FrontmatterError("the frontmatter must be a YAML mapping of fields")
+    return {str(k): v for k, v in data.items()}, body
+
+
+def scalar_text(value: Any) -> str | None:
+    """A YAML scalar as text (`name: 2024` is the text '2024'); None for mappings, lists and null."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def decode_skill_md(raw: bytes) -> str:
+    """SKILL.md bytes as text; ValueError says why a file is not a readable skill."""
+    if b"\x00" in raw[:8192]:
+        raise ValueError("SKILL.md looks binary (it contains NUL bytes)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"SKILL.md is not UTF-8 text (invalid byte at offset {e.start})") from e
+
+
+@dataclass
+class Skill:
+    """One loaded skill. `folder` is None for a one-file skill (`<root>/<name>.md`)."""
+
+    name: str
+    description: str
+    body: str
+    path: Path  # the SKILL.md (or <name>.md) file
+    folder: Path | None
+    license: str | None = None
+    compatibility: str | None = None
+    allowed_tools: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    signature: tuple[int, int] = (0, 0)  # (mtime_ns, size) of the file, to tell real edits from touches
+    _files: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def uri(self) -> str:
+        return f"skill://{self.name}/SKILL.md"
+
+    def files(self) -> list[str]:
+        """The skill's other files, relative to its folder (cached; a change reloads the skill)."""
+        if self._files is None:
+            from servers.skills.files import list_skill_files  # avoids an import cycle
+
+            self._files = list_skill_files(self.folder) if self.folder is not None else []
+        return self._files

@@ -1,0 +1,115 @@
+"""Capture clients authenticate with minted `device` tokens (or static ones), through real WebSockets."""
+
+import time
+
+import pytest
+from mcp.server.auth.middleware.auth_context import auth_context_var
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+
+from servers.auth.tokens import TokenKeys, mint
+from servers.auth.verifier import JwtTokenVerifier
+from servers.hub.device import DeviceUnavailableError
+from tests.support.fake_device import connect, device_hub, wait_for_device
+from wire import protocol as p
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "d" * 40
+AUTH = {"auth": True, "token_secret": SECRET}
+
+
+def token(device="mac-1", scopes=("device",), ttl=300, **kw):
+    args = {"issuer": "realtime-mcp", "audience": "realtime-mcp"} | kw
+    return mint(TokenKeys.from_secrets(SECRET), device=device, scopes=scopes, ttl=ttl, **args)
+
+
+async def test_minted_device_token_connects_as_its_device():
+    async with device_hub(**AUTH) as (hub, url), connect(url, token=token()) as device:
+        assert isinstance(device.welcome, p.Welcome)
+        assert device.welcome.device_id == "mac-1"
+        await wait_for_device(hub, "mac-1")
+
+
+@pytest.mark.parametrize(
+    ("bad_token", "reason"),
+    [
+        (token(device="mac-2"), "not valid for device 'mac-1'"),
+        (token(scopes=("screen", "pointer")), "lacks the `device` scope"),
+        (token(now=time.time() - 600, ttl=60), "expired"),
+        (token(audience="elsewhere"), "another audience"),
+        (token()[:-3] + "abc", "bad signature"),
+        (
+            mint(
+                TokenKeys.from_secrets("x" * 40),
+                device="mac-1",
+                scopes=["device"],
+                ttl=60,
+                issuer="realtime-mcp",
+                audience="realtime-mcp",
+            ),
+            "unknown key",
+        ),
+        ("", "No device token"),
+    ],
+)
+async def test_bad_device_tokens_are_refused_with_a_reason(bad_token, reason):
+    async with device_hub(**AUTH) as (hub, url), connect(url, token=bad_token) as device:
+        refusal = device.welcome
+        assert isinstance(refusal, p.ErrorMessage)
+        assert refusal.code == "unauthorized" and refusal.fatal
+        assert reason in refusal.message
+        assert not bad_token or bad_token not in refusal.message
+        assert hub.devices.connected() == []
+
+
+async def test_static_device_tokens_still_work_with_auth_on():
+    async with (
+        device_hub(**AUTH, device_tokens={"mac-2": "static-token-2"}) as (hub, url),
+        connect(url, token="static-token-2", device_id="mac-2") as device,
+    ):
+        assert isinstance(device.welcome, p.Welcome) and device.welcome.device_id == "mac-2"
+        await wait_for_device(hub, "mac-2")
+
+
+def _as_caller(device: str):
+    verifier = JwtTokenVerifier(
+        TokenKeys.from_secrets(SECRET), issuer="realtime-mcp", audience="realtime-mcp"
+    )
+    claims = verifier.claims(token(device=device, scopes=("screen",)))
+    access = AccessToken(
+        token="t", client_id=claims.device, scopes=list(claims.scopes), subject=claims.device
+    )
+    return auth_context_var.set(AuthenticatedUser(access))
+
+
+async def test_registry_binds_a_token_holder_to_its_own_device():
+    async with (
+        device_hub(**AUTH) as (hub, url),
+        connect(url, token=token("mac-1")),
+        connect(url, token=token("mac-2"), device_id="mac-2"),
+    ):
+        await wait_for_device(hub, "mac-1")
+        await wait_for_device(hub, "mac-2")
+        reset = _as_caller("mac-1")
+        try:
+            assert hub.devices.resolve(None).id == "mac-1"  # two connected, yet no ambiguity
+            assert hub.devices.resolve("mac-1").id == "mac-1"
+            assert [d.id for d in hub.devices.connected()] == ["mac-1"]
+            with pytest.raises(DeviceUnavailableError) as other:
+                hub.devices.resolve("mac-2")
+            with pytest.raises(DeviceUnavailableError) as missing:
+                hub.devices.resolve("mac-9")
+            assert str(other.value) == str(missing.value).replace("mac-9", "mac-2")
+            assert "mac-2" not in str(missing.value)
+        finally:
+            auth_context_var.reset(reset)
+        reset = _as_caller("mac-3")
+        try:
+            with pytest.raises(DeviceUnavailableError, match="none connected"):
+                hub.devices.resolve(None)
+            assert hub.devices.connected() == []
+        finally:
+            auth_context_var.reset(reset)
+        # Without a token (auth off, in-process) every device is reachable, as before.
+        assert {d.id for d in hub.devices.connected()} == {"mac-1", "mac-2"}

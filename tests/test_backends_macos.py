@@ -1,0 +1,304 @@
+"""The macOS backends against a stand-in `Quartz` module (macOS APIs cannot run here).
+
+The stand-in checks what PyObjC would: function names, argument order and types (CGRect, point
+tuples, output parameters passed as None) and answers in PyObjC's shapes (tuples for output
+parameters, objects with `.origin`/`.size`, NSData-like buffers with padded rows). The layout is a
+1440x900-point Retina main display (2880x1800 pixels) and a 1920x1080 display left of and above it.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import types
+from dataclasses import dataclass
+
+import pytest
+from PIL import Image
+
+from capture_client import pipeline
+from capture_client.backends import NoDisplayError, PermissionDeniedError, get_backends
+from wire.geometry import Rect, image_to_pointer
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class CGPoint:
+    x: float
+    y: float
+
+
+@dataclass
+class CGSize:
+    width: float
+    height: float
+
+
+@dataclass
+class CGRect:
+    origin: CGPoint
+    size: CGSize
+
+
+@dataclass
+class Display:
+    did: int
+    bounds: tuple[float, float, float, float]
+    scale: int
+    picture: Image.Image
+
+
+class FakeImage:
+    def __init__(self, pixels: Image.Image) -> None:
+        self.width, self.height = pixels.size
+        self.stride = self.width * 4 + 64  # CoreGraphics pads rows
+        bgra = pixels.convert("RGB").tobytes("raw", "BGRX")
+        rows = [
+            bgra[y * self.width * 4 : (y + 1) * self.width * 4] + b"\x00" * 64 for y in range(self.height)
+        ]
+        self.data = b"".join(rows)
+
+
+def make_quartz(*, allowed: bool = True) -> types.ModuleType:
+    q = types.ModuleType("Quartz")
+    q.calls = []  # type: ignore[attr-defined]
+    main_picture = Image.new("RGB", (2880, 1800), (200, 30, 30))
+    main_picture.paste((30, 30, 200), (1440, 0, 2880, 1800))  # right half blue
+    main_picture.paste((30, 200, 30), (200, 200, 220, 220))  # a green 10x10-point square at (100, 100)
+    displays = [
+        Display(69733378, (0, 0, 1440, 900), 2, main_picture),
+        Display(4280324, (-1920, -300, 1920, 1080), 1, Image.new("RGB", (1920, 1080), (240, 240, 40))),
+    ]
+    state = {"pointer": (0.0, 0.0), "allowed": allowed}
+    q.state = state  # type: ignore[attr-defined]
+    q.kCGWindowListOptionOnScreenOnly = 1
+    q.kCGNullWindowID = 0
+    q.kCGWindowImageDefault = 0
+    q.kCGWindowImageNominalResolution = 16
+    q.kCGEventMouseMoved = 5
+    q.kCGMouseButtonLeft = 0
+    q.kCGHIDEventTap = 0
+
+    def record(name, *args):
+        q.calls.append((name, args))  # type: ignore[attr-defined]
+
+    def CGPreflightScreenCaptureAccess():
+        return state["allowed"]
+
+    def CGRequestScreenCaptureAccess():
+        record("CGRequestScreenCaptureAccess")
+        return False
+
+    def CGGetActiveDisplayList(max_displays, active_displays, display_count):
+        # PyObjC: output parameters are passed as None and come back in a tuple with the CGError first.
+        assert isinstance(max_displays, int) and active_displays is None and display_count is None
+        ids = tuple(d.did for d in displays)[:max_displays]
+        return (0, ids, len(ids))
+
+    def by_id(did):
+        return next(d for d in displays if d.did == did)
+
+    def CGMainDisplayID():
+        return displays[0].did
+
+    def CGDisplayBounds(did):
+        x, y, w, h = by_id(did).bounds
+        return CGRect(CGPoint(x, y), CGSize(w, h))
+
+    class Mode:
+        def __init__(self, display):
+            self.display = display
+
+    def CGDisplayCopyDisplayMode(did):
+        return Mode(by_id(did))
+
+    def CGDisplayModeGetPixelWidth(mode):
+        assert isinstance(mode, Mode)
+        return int(mode.display.bounds[2] * mode.display.scale)
+
+    def CGDisplayModeGetPixelHeight(mode):
+        assert isinstance(mode, Mode)
+        return int(mode.display.bounds[3] * mode.display.scale)
+
+    def CGDisplayPixelsWide(did):  # points, as the real one (the backend must not trust it for pixels)
+        return int(by_id(did).bounds[2])
+
+    def CGDisplayPixelsHigh(did):
+        return int(by_id(did).bounds[3])
+
+    def CGDisplayIsAsleep(did):
+        return False
+
+    def CGRectMake(x, y, w, h):
+        return CGRect(CGPoint(x, y), CGSize(w, h))
+
+    def CGWindowListCreateImage(rect, list_option, window_id, image_option):
+        assert isinstance(rect, CGRect), "first argument is the screen rectangle in global points"
+        assert list_option == q.kCGWindowListOptionOnScreenOnly and window_id == q.kCGNullWindowID
+        # kCGWindowImageNominalResolution would halve a Retina capture: native pixels are wanted.
+        assert image_option == q.kCGWindowImageDefault
+        record("CGWindowListCreateImage", rect)
+        if not state["allowed"]:
+            return None
+        for d in displays:
+            x, y, w, h = d.bounds
+            left, top = rect.origin.x - x, rect.origin.y - y
+            if left >= 0 and top >= 0 and left + rect.size.width <= w and top + rect.size.height <= h:
+                box = [
+                    round(v * d.scale) for v in (left, top, left + rect.size.width, top + rect.size.height)
+                ]
+                return FakeImage(d.picture.crop(tuple(box)))
+        raise AssertionError(f"rectangle {rect} spans displays; not modelled")
+
+    def CGImageGetWidth(image):
+        return image.width
+
+    def CGImageGetHeight(image):
+        return image.height
+
+    def CGImageGetBytesPerRow(image):
+        return image.stride
+
+    def CGImageGetBitsPerPixel(image):
+        return 32
+
+    def CGImageGetDataProvider(image):
+        return ("provider", image)
+
+    def CGDataProviderCopyData(provider):
+        assert provider[0] == "provider"
+        return provider[1].data
+
+    def CGWarpMouseCursorPosition(point):
+        # A CGPoint argument: PyObjC takes a 2-tuple of floats.
+        assert isinstance(point, tuple) and len(point) == 2 and all(isinstance(v, float) for v in point)
+        record("CGWarpMouseCursorPosition", point)
+        state["pointer"] = point
+        return 0
+
+    def CGAssociateMouseAndMouseCursorPosition(connected):
+        assert connected is True
+        return 0
+
+    def CGEventCreateMouseEvent(source, event_type, point, button):
+        assert source is None and event_type == q.kCGEventMouseMoved and button == q.kCGMouseButtonLeft
+        assert isinstance(point, tuple) and len(point) == 2
+        return ("mouse-event", point)
+
+    def CGEventPost(tap, event):
+        assert tap == q.kCGHIDEventTap and event[0] == "mouse-event"
+        record("CGEventPost", event[1])
+
+    def CGEventCreate(source):
+        assert source is None
+        return ("event",)
+
+    def CGEventGetLocation(event):
+        return CGPoint(*state["pointer"])
+
+    for name, value in list(locals().items()):
+        if name.startswith("CG"):
+            setattr(q, name, value)
+    return q
+
+
+@pytest.fixture
+def quartz(monkeypatch):
+    q = make_quartz()
+    monkeypatch.setitem(sys.modules, "Quartz", q)
+    return q
+
+
+def test_displays_report_points_and_retina_pixels(quartz):
+    backends = get_backends(platform="darwin")
+    assert backends.platform == "macos"
+    main, left = backends.screen.displays()
+    assert (main.x, main.y, main.width, main.height) == (0, 0, 1440, 900)
+    assert (main.pixel_width, main.pixel_height, main.primary, main.scale) == (2880, 1800, True, 2)
+    assert (left.index, left.x, left.y, left.width, left.pixel_width, left.primary) == (
+        1,
+        -1920,
+        -300,
+        1920,
+        1920,
+        False,
+    )
+
+
+def test_retina_capture_is_native_pixels_and_maps_back_to_points(quartz):
+    screen = get_backends(platform="darwin").screen
+    frame = pipeline.capture(screen, format="png")
+    g = frame.geometry
+    assert (g.area.width, g.area.height) == (1440, 900)
+    assert (g.capture_width, g.capture_height) == (2880, 1800)
+    assert (g.image_width, g.image_height) == (1280, 800)
+    image = Image.open(io.BytesIO(frame.data)).convert("RGB")
+    # The green square at points (100..110, 100..110) is at image pixels (89..97, 89..97).
+    r, gr, _ = image.getpixel((93, 93))  # type: ignore[misc]
+    assert gr > 150 and r < 100
+    assert image.getpixel((10, 10))[0] > 150 and image.getpixel((1270, 10))[2] > 150  # type: ignore[index]
+    x, y = image_to_pointer(g, 93, 93)
+    assert 100 <= x < 110 and 100 <= y < 110
+
+
+def test_region_on_the_negative_origin_display(quartz):
+    screen = get_backends(platform="darwin").screen
+    region = Rect(x=-1000, y=-200, width=300, height=100)
+    frame = pipeline.capture(screen, display=1, region=region)
+    assert frame.geometry.display == 1 and frame.geometry.area == region
+    assert (frame.geometry.image_width, frame.geometry.image_height) == (300, 100)
+    assert quartz.calls[-1][0] == "CGWindowListCreateImage"
+    assert quartz.calls[-1][1][0].origin == CGPoint(-1000, -200)
+
+
+def test_pointer_warps_in_points_and_posts_a_move(quartz):
+    pointer = get_backends(platform="darwin").pointer
+    assert pointer.move(-1500.25, 120) == (-1500.25, 120.0)
+    names = [c[0] for c in quartz.calls]
+    assert names[-2:] == ["CGWarpMouseCursorPosition", "CGEventPost"]
+    assert quartz.calls[-2][1] == ((-1500.25, 120.0),)
+    assert pointer.position() == (-1500.25, 120.0)
+
+
+def test_missing_screen_recording_permission_is_explained(monkeypatch):
+    q = make_quartz(allowed=False)
+    monkeypatch.setitem(sys.modules, "Quartz", q)
+    with pytest.raises(PermissionDeniedError, match="Privacy & Security > Screen Recording"):
+        get_backends(platform="darwin")
+    assert [c[0] for c in q.calls] == ["CGRequestScreenCaptureAccess"]
+
+
+def test_without_pyobjc_the_backend_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "Quartz", None)  # makes `import Quartz` fail
+    with pytest.raises(NoDisplayError, match=r"realtime-mcp\[macos\]"):
+        get_backends(platform="darwin")
+
+
+def test_unsupported_platform_is_refused():
+    with pytest.raises(NoDisplayError, match="No capture backend for platform 'win32'"):
+        get_backends(platform="win32")
+
+
+async def test_point_at_on_a_retina_frame_through_the_tools(quartz, monkeypatch):
+    """The whole path on the stand-in: capture_screen and point_at over real HTTP, mapped to points."""
+    from mcp import Client
+
+    from servers.app import create_app
+    from servers.hub import local
+    from servers.settings import Settings
+    from tests.support.http import serve
+
+    monkeypatch.setattr(local, "get_backends", lambda display=None: get_backends(platform="darwin"))
+    app = create_app(Settings(servers=["screen", "pointer"]))
+    async with serve(app) as url:
+        async with Client(f"{url}/screen/mcp") as client:
+            captured = await client.call_tool("capture_screen", {"display": 1})
+        assert captured.structured_content is not None, captured.content
+        frame_id = captured.structured_content["frame_id"]
+        assert (captured.structured_content["width"], captured.structured_content["height"]) == (1280, 720)
+        async with Client(f"{url}/pointer/mcp") as client:
+            pointed = await client.call_tool("point_at", {"x": 640, "y": 360, "frame_id": frame_id})
+    assert not pointed.is_error
+    # 1920x1080 points at (-1920, -300) sent as 1280x720: 1.5 points per image pixel, centre +0.75.
+    assert quartz.state["pointer"] == (-1920 + 960.75, -300 + 540.75)

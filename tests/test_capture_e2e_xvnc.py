@@ -1,0 +1,179 @@
+"""End to end on a display that really reconfigures: Xvnc + the capture client + the suite + MCP.
+
+The suite runs on real uvicorn with no local display; the real capture client connects to it over
+loopback and captures a real Xvnc. A real MCP client (`mcp.Client` over HTTP) calls
+`capture_screen` and `point_at` while the test resizes the screen, switches its output off and on,
+and blanks it. Every image that reaches the MCP client is decoded and checked: never black, fresh
+frames always of the layout the X server has, and `point_at` lands where the X server says.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from PIL import Image
+
+from servers.app import create_app
+from servers.settings import Settings
+from tests.support.capture_client import running_capture_client
+from tests.support.http import serve
+from tests.support.xserver import XServer, pointer_position, show_picture
+from tests.support.xvnc import output_off, running_xvnc, screen_size, set_mode
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
+
+TOKEN = "desk-token"
+BLACK_LEVEL = 12
+
+
+def suite_settings(**changes: Any) -> Settings:
+    base: dict[str, Any] = {
+        "auth": False,
+        "local_device": False,
+        "device_tokens": {"desk": TOKEN},
+        "servers": ["screen", "pointer"],
+        "capture_timeout": 3.0,
+        "skills_reload": False,
+    }
+    return Settings(**(base | changes))
+
+
+def decode(result) -> Image.Image:
+    image = next(c for c in result.content if c.type == "image")
+    return Image.open(io.BytesIO(base64.b64decode(image.data))).convert("RGB")
+
+
+def is_black(image: Image.Image) -> bool:
+    return max(high for _, high in image.getextrema()) <= BLACK_LEVEL  # type: ignore[misc]
+
+
+class Recorder:
+    """Calls capture_screen and checks every image that comes back."""
+
+    def __init__(self, screen: Client, hub) -> None:
+        self.screen = screen
+        self.hub = hub
+        self.images = 0
+        self.stale = 0
+        self.errors: list[str] = []
+
+    async def capture(self, **arguments: Any) -> tuple[dict[str, Any], Any] | None:
+        result = await self.screen.call_tool("capture_screen", {"max_edge": 2000, **arguments})
+        if result.is_error:
+            self.errors.append(result.content[0].text)
+            return None
+        image = decode(result)
+        info = result.structured_content
+        assert info is not None
+        assert not is_black(image), f"a black frame reached the MCP client: {info}"
+        assert image.size == (info["width"], info["height"])
+        self.images += 1
+        self.stale += bool(info["stale"])
+        return info, self.hub.frames.get(info["frame_id"]).geometry
+
+    async def fresh_frame_of(self, size: tuple[int, int], timeout: float = 30) -> tuple[dict[str, Any], Any]:
+        """Capture until a fresh (not stale) frame arrives; it must show the X server's `size`."""
+        with anyio.fail_after(timeout):
+            while True:
+                got = await self.capture()
+                if got is not None and not got[0]["stale"]:
+                    info, geometry = got
+                    assert (geometry.area.width, geometry.area.height) == size, geometry
+                    assert (geometry.capture_width, geometry.capture_height) == size
+                    return info, geometry
+
+
+async def point_lands(
+    pointer: Client, server: XServer, info: dict[str, Any], geometry, x: int, y: int
+) -> None:
+    result = await pointer.call_tool("point_at", {"x": x, "y": y, "frame_id": info["frame_id"]})
+    assert not result.is_error, result.content
+    expected = (
+        math.floor(geometry.area.x + (x + 0.5) * geometry.area.width / geometry.image_width),
+        math.floor(geometry.area.y + (y + 0.5) * geometry.area.height / geometry.image_height),
+    )
+    assert pointer_position(server.display) == expected
+
+
+def blank(server: XServer) -> None:
+    """Paint the root window black: what a panel shows while it reconfigures or sleeps."""
+    from Xlib import display as xdisplay
+
+    d = xdisplay.Display(server.display)
+    try:
+        root = d.screen().root
+        root.change_attributes(background_pixel=d.screen().black_pixel)
+        root.clear_area(0, 0, 0, 0)
+        d.sync()
+    finally:
+        d.close()
+
+
+async def test_resize_output_off_and_on_and_blank_never_deliver_black_or_stale_geometry():
+    with running_xvnc(1600, 1000) as x:
+        app = create_app(suite_settings())
+        hub = app.state.hub
+        async with (
+            serve(app) as url,
+            running_capture_client(url, TOKEN, x.display) as client,
+            Client(f"{url}/screen/mcp") as screen,
+            Client(f"{url}/pointer/mcp") as pointer,
+        ):
+            assert client.device_id == "desk"
+            shots = Recorder(screen, hub)
+
+            # Steady: a fresh frame of the whole screen, and the pointer lands on it.
+            info, geometry = await shots.fresh_frame_of((1600, 1000))
+            assert info["device"] == "desk" and info["display"] == 0
+            await point_lands(pointer, x, info, geometry, 400, 300)
+            small = await screen.call_tool("capture_screen", {})
+            assert small.structured_content["width"] == 1280  # default max_edge downscales
+            small_geometry = hub.frames.get(small.structured_content["frame_id"]).geometry
+            await point_lands(pointer, x, small.structured_content, small_geometry, 1279, 799)
+            assert pointer_position(x.display) == (1599, 999)
+
+            # Resize while captures run back to back.
+            async with anyio.create_task_group() as tg:
+
+                async def keep_capturing() -> None:
+                    while True:
+                        await shots.capture()
+
+                tg.start_soon(keep_capturing)
+                await anyio.sleep(0.2)
+                set_mode(x, 1280, 800)
+                assert screen_size(x) == (1280, 800)
+                info, geometry = await shots.fresh_frame_of((1280, 800))
+                await point_lands(pointer, x, info, geometry, 1000, 700)
+
+                # Output off: Xvnc shrinks the screen to 32x32; then back on at full size.
+                output_off(x)
+                assert screen_size(x) == (32, 32)
+                await shots.fresh_frame_of((32, 32))
+                set_mode(x, 1600, 1000)
+                info, geometry = await shots.fresh_frame_of((1600, 1000))
+                tg.cancel_scope.cancel()
+            await point_lands(pointer, x, info, geometry, 1500, 50)
+
+            # The panel goes black: no black frame gets out; the last good one is offered, marked stale.
+            blank(x)
+            with anyio.fail_after(30):
+                while True:
+                    got = await shots.capture()
+                    if got is not None and got[0]["stale"]:
+                        break
+            stale_text = shots.errors[-1] if got is None else None
+            assert stale_text is None
+            show_picture(x, x.shown)  # type: ignore[arg-type]
+            await shots.fresh_frame_of((1600, 1000))
+
+            displays = await screen.call_tool("list_displays", {})
+            assert displays.structured_content["displays"][0]["width"] == 1600
+            assert shots.images >= 10
+            assert shots.stale >= 1

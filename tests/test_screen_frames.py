@@ -1,0 +1,140 @@
+"""The frame store (ids, TTL, count) and the capture pipeline's pure steps, on synthetic pixels."""
+
+import io
+
+import pytest
+from PIL import Image, ImageChops
+
+from capture_client.backends.base import RawCapture
+from capture_client.pipeline import encode, is_black, to_rgb_scaled
+from servers.hub.frames import FrameStore, UnknownFrameError
+from wire.geometry import FrameGeometry, Rect
+
+GEOMETRY = FrameGeometry(
+    display=0,
+    area=Rect(x=0, y=0, width=100, height=50),
+    capture_width=100,
+    capture_height=50,
+    image_width=100,
+    image_height=50,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_frame_ids_are_unguessable_short_tokens():
+    store = FrameStore(ttl=60, max_frames=1000)
+    ids = {store.put(GEOMETRY, "local").frame_id for _ in range(500)}
+    assert len(ids) == 500
+    assert all(i.startswith("f_") and 12 <= len(i) <= 20 for i in ids)
+    stored = store.get(next(iter(ids)))
+    assert stored.geometry == GEOMETRY and stored.device_id == "local"
+
+
+def test_frames_expire_after_the_ttl_and_say_so():
+    clock = Clock()
+    store = FrameStore(ttl=30, max_frames=10, clock=clock)
+    old = store.put(GEOMETRY, "local").frame_id
+    clock.now += 29
+    assert store.get(old).frame_id == old
+    clock.now += 2
+    with pytest.raises(UnknownFrameError, match=r"has expired \(frames are kept 30 s"):
+        store.get(old)
+    assert len(store) == 0
+
+
+def test_only_the_latest_frames_are_kept():
+    store = FrameStore(ttl=300, max_frames=3)
+    ids = [store.put(GEOMETRY, "local").frame_id for _ in range(5)]
+    assert len(store) == 3
+    for gone in ids[:2]:
+        with pytest.raises(UnknownFrameError, match="expired"):
+            store.get(gone)
+    assert store.get(ids[-1]).frame_id == ids[-1]
+
+
+def test_an_id_never_issued_is_unknown():
+    store = FrameStore(ttl=300, max_frames=3)
+    with pytest.raises(UnknownFrameError, match=r"is unknown\. Use the frame_id"):
+        store.get("f_made_up")
+
+
+def raw_from(image: Image.Image, *, pad: int = 0) -> RawCapture:
+    """A BGRX buffer like a screen grab's, optionally with padded rows (macOS does that)."""
+    row = image.width * 4 + pad
+    data = bytearray()
+    bgrx = image.convert("RGB").tobytes("raw", "BGRX")
+    for y in range(image.height):
+        data += bgrx[y * image.width * 4 : (y + 1) * image.width * 4] + b"\x00" * pad
+    return RawCapture(
+        pixels=data,
+        width=image.width,
+        height=image.height,
+        stride=row,
+        pixel_format="BGRX",
+        area=Rect(x=0, y=0, width=image.width, height=image.height),
+    )
+
+
+def test_black_frames_are_detected_and_content_is_not():
+    assert is_black(raw_from(Image.new("RGB", (2560, 1600), (3, 3, 5))))
+    # One small bright window on a black screen: the sparse sample may miss it, the denser one must not.
+    lit = Image.new("RGB", (2560, 1600))
+    lit.paste((200, 200, 200), (1001, 701, 1025, 720))
+    assert not is_black(raw_from(lit))
+    assert not is_black(raw_from(Image.new("RGB", (64, 40), (0, 0, 40))))  # dark blue is not black
+
+
+def test_bgrx_with_padded_rows_converts_to_the_right_colours():
+    image = Image.new("RGB", (33, 7), (250, 10, 20))
+    image.paste((0, 128, 255), (0, 0, 10, 7))
+    rgb = to_rgb_scaled(raw_from(image, pad=12), max_edge=1000)
+    assert rgb.size == (33, 7)
+    assert rgb.getpixel((0, 0)) == (0, 128, 255)
+    assert rgb.getpixel((32, 6)) == (250, 10, 20)
+
+
+@pytest.mark.parametrize(
+    ("size", "max_edge", "expected"),
+    [((2560, 1600), 1280, (1280, 800)), ((2879, 1799), 1280, (1280, 800)), ((1001, 601), 500, (500, 300))],
+)
+def test_downscale_hits_the_exact_target_size(size, max_edge, expected):
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    assert to_rgb_scaled(raw_from(image), max_edge).size == expected
+
+
+@pytest.mark.parametrize(("fmt", "pil_format"), [("jpeg", "JPEG"), ("png", "PNG"), ("webp", "WEBP")])
+def test_encodings_decode_back(fmt, pil_format):
+    image = Image.linear_gradient("L").convert("RGB")
+    decoded = Image.open(io.BytesIO(encode(image, fmt, 80)))
+    assert decoded.format == pil_format and decoded.size == image.size
+
+
+def test_odd_sizes_reduce_by_whole_blocks_exactly():
+    image = Image.effect_mandelbrot((2560, 1601), (-2, -1.2, 1, 1.2), 60).convert("RGB")
+    scaled = to_rgb_scaled(raw_from(image, pad=8), 1280)
+    assert scaled.size == (1280, 801)
+    assert ImageChops.difference(scaled, image.reduce(2)).getbbox() is None
+
+
+@pytest.mark.parametrize(
+    ("size", "target", "factor"),
+    [
+        ((2560, 1601), (1280, 801), 2),
+        ((2560, 1600), (1280, 800), 2),
+        ((2880, 1800), (1568, 980), 1),
+        ((5120, 2880), (1280, 720), 4),
+        ((1001, 601), (500, 300), 2),
+        ((100, 50), (100, 50), 1),
+    ],
+)
+def test_reduce_factor_never_undershoots_the_target(size, target, factor):
+    from capture_client.pipeline import reduce_factor
+
+    assert reduce_factor(size, target) == factor

@@ -1,0 +1,277 @@
+"""The device wire protocol between the hub and a capture client (version 1).
+
+One WebSocket per device, opened by the capture client (it connects *out*, so the server can run
+anywhere). Control messages are JSON text messages, one object each, told apart by `type`.
+Images travel as ONE binary WebSocket message: a 4-byte big-endian header length, the UTF-8 JSON
+header (a `frame` message), then the encoded image bytes. One message per frame keeps header and
+pixels together (nothing to pair up, nothing to arrive out of order) and skips base64, which would
+cost a third more bytes plus an encode and a decode per frame.
+
+Conversation:
+
+1. client -> hub  `hello` (protocol version, device id, client version, displays); the bearer token
+   rides in the handshake's `Authorization` header, never in a message.
+2. hub -> client  `welcome` (heartbeat interval, caps), or `error` + close (bad token, version).
+3. Either way, any time: `ping` -> `pong`. Silence longer than `heartbeat_timeout` is a dead link.
+4. hub -> client  `capture` / `move_pointer` / `highlight`, each with a `request_id`.
+   client -> hub  binary `frame` (with `request_id`) / `pointer_done` / `request_failed`.
+5. client -> hub  unprompted binary `frame` with `pushed: true` (push-to-talk), and
+   `displays_changed` whenever the layout changed (after the display guard settled).
+6. Either side  `error` for a message it could not take; the connection stays up.
+
+Everything here is pure: parsing, validation and encoding, tested directly.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from wire.geometry import DisplayInfo, FrameGeometry, Rect
+
+PROTOCOL_VERSION = 1
+
+MAX_TEXT_BYTES = 64 * 1024
+"""Cap on one JSON control message (a hello with 32 displays is about 8 KB)."""
+MAX_HEADER_BYTES = 16 * 1024
+"""Cap on a binary frame's JSON header."""
+MAX_IMAGE_BYTES = 12 * 1024 * 1024
+"""Cap on one encoded image (a full-resolution 5K PNG fits; defaults are ~150 KB JPEG)."""
+MAX_IMAGE_PIXELS = 8192 * 8192
+"""Cap on a received image's pixel count, checked before decoding."""
+MAX_DISPLAYS = 32
+MAX_ID_CHARS = 64
+
+_HEADER_LEN = struct.Struct(">I")
+
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Text = Annotated[str, Field(max_length=2000)]
+ImageMime = Literal["image/jpeg", "image/png", "image/webp"]
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the protocol; `code` goes back to the peer in an `error` message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- client -> hub ----------------------------------------------------------------------
+
+
+class Hello(_Message):
+    """First message from a capture client."""
+
+    type: Literal["hello"] = "hello"
+    protocol_version: int
+    device_id: Id | None = None
+    """The device this client says it is; None lets the hub take it from the token."""
+    client_version: Annotated[str, Field(max_length=64)] = ""
+    platform: Annotated[str, Field(max_length=64)] = ""
+    displays: Annotated[list[DisplayInfo], Field(max_length=MAX_DISPLAYS)]
+    can_push: bool = False
+    """Whether the client may push frames unprompted (a push-to-talk hotkey is armed)."""
+
+
+class FrameHeader(_Message):
+    """The JSON header of a binary frame message; the image bytes follow it."""
+
+    type: Literal["frame"] = "frame"
+    request_id: Id | None = None
+    """The `capture` this answers; None for a pushed frame."""
+    pushed: bool = False
+    geometry: FrameGeometry
+    mime_type: ImageMime
+    captured_at: float
+    """`time.time()` on the client when the pixels were grabbed."""
+    size: int = Field(ge=1, le=MAX_IMAGE_BYTES)
+    """Length of the image bytes that follow, checked against what arrived."""
+
+
+class PointerDone(_Message):
+    """The pointer moved (answer to `move_pointer` or `highlight`)."""
+
+    type: Literal["pointer_done"] = "pointer_done"
+    request_id: Id
+    x: float
+    y: float
+    display: int | None = None
+
+
+FailureCode = Literal["reconfiguring", "black", "no_display", "bad_request", "permission", "error"]
+
+
+class RequestFailed(_Message):
+    """A request the client could not carry out; `code` says whether waiting would help."""
+
+    type: Literal["request_failed"] = "request_failed"
+    request_id: Id
+    code: FailureCode
+    message: Text
+    retry_after: float | None = None
+    """Seconds after which the same request would likely succeed (the display is settling)."""
+
+
+class DisplaysChanged(_Message):
+    """The display layout changed; frames taken before this describe a layout that is gone."""
+
+    type: Literal["displays_changed"] = "displays_changed"
+    displays: Annotated[list[DisplayInfo], Field(max_length=MAX_DISPLAYS)]
+    reason: Annotated[str, Field(max_length=200)] = ""
+
+
+# --- hub -> client ----------------------------------------------------------------------
+
+
+class Welcome(_Message):
+    type: Literal["welcome"] = "welcome"
+    protocol_version: int = PROTOCOL_VERSION
+    device_id: Id
+    server_version: Annotated[str, Field(max_length=64)] = ""
+    heartbeat_interval: float = Field(gt=0)
+    """Seconds between pings; a peer silent for 3 intervals is treated as gone."""
+    max_image_bytes: int = MAX_IMAGE_BYTES
+
+
+class Capture(_Message):
+    """Ask for a fresh frame. Fields mirror the hub's `CaptureRequest`."""
+
+    type: Literal["capture"] = "capture"
+    request_id: Id
+    display: int | Literal["all"] | None = None
+    region: Rect | None = None
+    max_edge: int = Field(1280, ge=16, le=8192)
+    format: Literal["jpeg", "png", "webp"] = "jpeg"
+    quality: int = Field(80, ge=1, le=100)
+    wait: float = Field(5.0, ge=0, le=60)
+    """How long the hub will wait; the client may hold the request that long for a settling display."""
+
+
+class MovePointer(_Message):
+    type: Literal["move_pointer"] = "move_pointer"
+    request_id: Id
+    x: float
+    y: float
+
+
+class Highlight(_Message):
+    type: Literal["highlight"] = "highlight"
+    request_id: Id
+    area: Rect
+    label: Annotated[str, Field(max_length=200)] | None = None
+
+
+# --- either way -------------------------------------------------------------------------
+
+
+class Ping(_Message):
+    type: Literal["ping"] = "ping"
+    seq: int = 0
+
+
+class Pong(_Message):
+    type: Literal["pong"] = "pong"
+    seq: int = 0
+
+
+class ErrorMessage(_Message):
+    """A message the sender of this could not take; `request_id` when it concerned one."""
+
+    type: Literal["error"] = "error"
+    code: Annotated[str, Field(max_length=64)]
+    message: Text
+    request_id: str | None = None
+    fatal: bool = False
+    """The connection closes after this (bad token, unsupported version): do not retry as is."""
+
+
+ClientMessage = Hello | PointerDone | RequestFailed | DisplaysChanged | Ping | Pong | ErrorMessage
+HubMessage = Welcome | Capture | MovePointer | Highlight | Ping | Pong | ErrorMessage
+
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(
+    Annotated[ClientMessage, Field(discriminator="type")]
+)
+_hub_adapter: TypeAdapter[HubMessage] = TypeAdapter(Annotated[HubMessage, Field(discriminator="type")])
+
+
+def _parse_text(text: str | bytes, adapter: TypeAdapter) -> object:
+    if len(text) > MAX_TEXT_BYTES:
+        raise ProtocolError("too_large", f"message of {len(text)} bytes exceeds the {MAX_TEXT_BYTES} cap")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ProtocolError("malformed", f"not JSON: {e.msg} at character {e.pos}") from e
+    except UnicodeDecodeError as e:
+        raise ProtocolError("malformed", "not UTF-8 text") from e
+    if not isinstance(data, dict) or "type" not in data:
+        raise ProtocolError("malformed", "a message is a JSON object with a `type`")
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as e:
+        raise ProtocolError("invalid", _summarise(e)) from e
+
+
+def _summarise(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:3]:
+        where = ".".join(str(p) for p in item["loc"]) or "message"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_client_text(text: str | bytes) -> ClientMessage:
+    """A JSON control message from a capture client, validated, or `ProtocolError`."""
+    return _parse_text(text, _client_adapter)  # type: ignore[return-value]
+
+
+def parse_hub_text(text: str | bytes) -> HubMessage:
+    """A JSON control message from the hub, validated, or `ProtocolError`."""
+    return _parse_text(text, _hub_adapter)  # type: ignore[return-value]
+
+
+def encode(message: _Message) -> str:
+    """A control message as the JSON text sent over the WebSocket."""
+    return message.model_dump_json(exclude_none=False)
+
+
+def encode_frame(header: FrameHeader, image: bytes) -> bytes:
+    """A binary frame message: header length, header JSON, image bytes."""
+    if header.size != len(image):
+        raise ValueError("header.size must equal the image length")
+    head = header.model_dump_json().encode()
+    return _HEADER_LEN.pack(len(head)) + head + image
+
+
+def parse_frame(data: bytes) -> tuple[FrameHeader, bytes]:
+    """Split and validate a binary frame message; the image bytes are not decoded here."""
+    if len(data) < _HEADER_LEN.size:
+        raise ProtocolError("malformed", "binary message shorter than its length prefix")
+    (head_len,) = _HEADER_LEN.unpack_from(data)
+    if head_len > MAX_HEADER_BYTES:
+        raise ProtocolError("too_large", f"frame header of {head_len} bytes exceeds {MAX_HEADER_BYTES}")
+    if _HEADER_LEN.size + head_len > len(data):
+        raise ProtocolError("malformed", "frame header runs past the end of the message")
+    image = data[_HEADER_LEN.size + head_len :]
+    if len(image) > MAX_IMAGE_BYTES:
+        raise ProtocolError("too_large", f"image of {len(image)} bytes exceeds the {MAX_IMAGE_BYTES} cap")
+    head = data[_HEADER_LEN.size : _HEADER_LEN.size + head_len]
+    try:
+        header = FrameHeader.model_validate_json(head)
+    except ValidationError as e:
+        raise ProtocolError("invalid", _summarise(e)) from e
+    if header.size != len(image):
+        raise ProtocolError("malformed", f"header says {header.size} image bytes, {len(image)} arrived")
+    return header, image
+
+
+def error(code: str, message: str, *, request_id: str | None = None, fatal: bool = False) -> str:
+    """An encoded `error` message (trimmed to the protocol's caps)."""
+    return encode(ErrorMessage(code=code[:64], message=message[:2000], request_id=request_id, fatal=fatal))
