@@ -9,7 +9,7 @@ Prints p50/p99 for, in one run and one harness:
   * the capture pipeline's stages on their own (no MCP), to show where the time goes.
 
 The server runs in its own process (as in production), the client reuses one session per tool.
-Usage: python bench/bench_screen.py [--calls N]
+Usage: python bench/bench_screen.py [--calls N] [--json-response]
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def image_bytes(result) -> int:
     return sum(len(base64.b64decode(c.data)) for c in result.content if getattr(c, "type", "") == "image")
 
 
-async def measure(url: str, calls: int) -> None:
+async def measure(url: str, calls: int, json_response: bool) -> None:
     from mcp import Client
 
     async with Client(f"{url}/bench/mcp") as client:
@@ -150,7 +150,8 @@ async def measure(url: str, calls: int) -> None:
     async with Client(f"{url}/pointer/mcp") as client:
         point, _ = await timed(client, "point_at", {"x": 640, "y": 400, "frame_id": frame_id}, calls * 2)
 
-    print(f"\nend to end over streamable HTTP (one client session per tool), {calls} calls:")
+    mode = "JSON" if json_response else "SSE"
+    print(f"\nend to end over streamable HTTP ({mode} answers, one client session per tool), {calls} calls:")
     floor = row("echo (transport floor)", echo)
     row("echo of 150 KB text", big, "(a frame's base64 size, no capture)")
     capture_p50 = row(
@@ -201,6 +202,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--calls", type=int, default=200, help="Timed calls per tool (default 200).")
+    parser.add_argument(
+        "--json-response", action="store_true", help="Serve JSON answers instead of SSE (not the default)."
+    )
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "DISPLAY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -215,7 +219,7 @@ def main() -> int:
 
     with running_xvfb(2560, 1600) as xserver:
         port = free_port()
-        env = {**os.environ, "REALTIME_MCP_AUTH": "false"}
+        env = {**os.environ, "REALTIME_MCP_AUTH": "false", "BENCH_JSON": "1" if args.json_response else "0"}
         server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), xserver.display], env=env)
         try:
             url = f"http://127.0.0.1:{port}"
@@ -228,7 +232,7 @@ def main() -> int:
                     raise SystemExit("bench server did not start")
                 time.sleep(0.1)
             print(f"Xvfb {xserver.display} 2560x1600 showing a busy UI picture; server pid {server.pid}")
-            anyio.run(measure, url, args.calls)
+            anyio.run(measure, url, args.calls, args.json_response)
         finally:
             server.terminate()
             server.wait(10)

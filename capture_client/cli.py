@@ -39,13 +39,20 @@ def register(subparsers: Any) -> None:
     p.add_argument("--display", help="X display to capture on Linux (default $DISPLAY).")
     p.add_argument(
         "--quiet-period",
-        type=float,
+        type=_seconds,
         default=1.5,
         help="Seconds without a display-change sign before capture resumes (default 1.5).",
     )
     p.add_argument("--no-hotkey", action="store_true", help="Do not listen for the push-to-talk hotkey.")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 30:
+        raise argparse.ArgumentTypeError("give seconds between 0 and 30, e.g. 1.5")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

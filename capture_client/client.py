@@ -166,6 +166,7 @@ class DeviceService:
                 await self.on_displays_changed(displays, reason)
 
     async def _guarded_capture(self, deadline: float, **options: object) -> CapturedFrame | p.RequestFailed:
+        blacks = 0
         async with self._capture_lock:
             while True:
                 status = self.guard.status()
@@ -180,9 +181,12 @@ class DeviceService:
                     outcome = await self._grab(ticket, options)
                     if outcome is not None:
                         return outcome
+                    blacks += self.guard.status().reason == "black frame"
                     continue
                 now = self._clock()
-                if now >= deadline:
+                # Still black after a whole quiet period and a fresh capture instance, or asleep:
+                # waiting out the hub's budget would only delay its fallback to the last good frame.
+                if now >= deadline or blacks >= 2 or status.settle_at is None:
                     return self._paused_reply(status.phase, status.reason, status.settle_at, now)
                 wake_at = deadline if status.settle_at is None else min(deadline, status.settle_at)
                 # Re-check at the settle time: a newer sign moves it later, and the loop sleeps again.

@@ -11,6 +11,7 @@ import logging
 import select
 import threading
 
+from capture_client.backends.x11 import display_name, open_xlib_display
 from capture_client.guard import DisplayGuard
 
 log = logging.getLogger("realtime_mcp.capture")
@@ -22,12 +23,11 @@ class RandrSignals:
     """Feeds `guard` from RandR events on X display `display` until `stop()`."""
 
     def __init__(self, guard: DisplayGuard, display: str | None = None) -> None:
-        from Xlib import display as xdisplay
         from Xlib.ext import randr
 
         self._guard = guard
         self._randr = randr
-        self._display = xdisplay.Display(display)
+        self._display = open_xlib_display(display_name(display))
         if not self._display.has_extension("RANDR"):
             self._display.close()
             raise RuntimeError(
@@ -87,9 +87,7 @@ class ScreenSizeProbe:
     """The root window's size, one X round trip (~0.2 ms): catches a resize RandR has not told yet."""
 
     def __init__(self, display: str | None = None) -> None:
-        from Xlib import display as xdisplay
-
-        self._display = xdisplay.Display(display)
+        self._display = open_xlib_display(display_name(display))
         self._root = self._display.screen().root
         self._lock = threading.Lock()
 

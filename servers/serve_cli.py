@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from servers.settings import SERVER_NAMES, Settings
 
 log = logging.getLogger("realtime_mcp")
@@ -76,7 +78,18 @@ def run(args: argparse.Namespace) -> int:
     from servers.app import create_app
     from servers.auth.secrets import AuthConfigError
 
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}" for err in e.errors()
+        )
+        print(
+            f"realtime-mcp serve: bad setting ({problems}). Flags and REALTIME_MCP_* variables "
+            "are listed by `realtime-mcp serve --help`.",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(settings, standalone=args.server)
@@ -91,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=settings.log_level.lower(),
         lifespan="on",
+        ws="websockets-sansio",
         access_log=False,
     )
     return 0

@@ -43,3 +43,13 @@ def test_bad_device_token_setting_is_explained(monkeypatch):
     monkeypatch.setenv("REALTIME_MCP_DEVICE_TOKENS", "no-equals-sign")
     with pytest.raises(ValueError, match="ID=TOKEN"):
         Settings()
+
+
+def test_bad_setting_is_one_clear_line_not_a_traceback(monkeypatch, capsys):
+    from servers.cli import main
+
+    monkeypatch.setenv("REALTIME_MCP_PORT", "not-a-port")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "port" in err and "valid integer" in err
+    assert "Traceback" not in err

@@ -207,3 +207,13 @@ def test_serve_refuses_auth_off_beyond_loopback_with_a_clear_error(capsys):
     assert main(["serve", "--host", "0.0.0.0", "--no-auth"]) == 2
     err = capsys.readouterr().err
     assert "Auth is off" in err and "loopback" in err
+
+
+async def test_key_rotation_over_http(tmp_path):
+    old, new = "old-secret-" + "o" * 32, "new-secret-" + "n" * 32
+    settings = auth_settings(write_skill(tmp_path), token_secret=new, token_verify_secrets=[old])
+    async with auth_suite(settings) as (url, _), httpx.AsyncClient() as http:
+        for secret, status in ((old, 200), (new, 200), ("retired-" + "r" * 32, 401)):
+            bearer = token(scopes=("skills",), secret=secret)
+            response = await http.post(f"{url}/skills/mcp", json=INITIALIZE, headers=_bearer(bearer))
+            assert response.status_code == status, secret

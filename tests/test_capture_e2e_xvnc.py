@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from mcp import Client
 from PIL import Image
@@ -103,9 +105,9 @@ async def point_lands(
 
 def blank(server: XServer) -> None:
     """Paint the root window black: what a panel shows while it reconfigures or sleeps."""
-    from Xlib import display as xdisplay
+    from capture_client.backends.x11 import open_xlib_display
 
-    d = xdisplay.Display(server.display)
+    d = open_xlib_display(server.display)
     try:
         root = d.screen().root
         root.change_attributes(background_pixel=d.screen().black_pixel)
@@ -168,8 +170,7 @@ async def test_resize_output_off_and_on_and_blank_never_deliver_black_or_stale_g
                     got = await shots.capture()
                     if got is not None and got[0]["stale"]:
                         break
-            stale_text = shots.errors[-1] if got is None else None
-            assert stale_text is None
+            assert got[1].area.width == 1600  # the last good frame, of the current layout
             show_picture(x, x.shown)  # type: ignore[arg-type]
             await shots.fresh_frame_of((1600, 1000))
 
@@ -177,3 +178,66 @@ async def test_resize_output_off_and_on_and_blank_never_deliver_black_or_stale_g
             assert displays.structured_content["displays"][0]["width"] == 1600
             assert shots.images >= 10
             assert shots.stale >= 1
+
+
+OPENAI_HEADERS = {
+    "user-agent": "openai-mcp/1.0.0",
+    "accept": "application/json, text/event-stream",
+    "content-type": "application/json",
+}
+
+
+async def openai_shaped_call(http: httpx.AsyncClient, url: str, tool: str, arguments: dict) -> dict:
+    """One tool call the way OpenAI's hosted client makes it: a fresh classic initialize at
+    2025-03-26, `initialized`, then `tools/call`, each a POST; SSE answers parsed."""
+
+    def answer(response: httpx.Response) -> dict:
+        assert response.status_code == 200, response.text
+        messages = [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
+        return next(m for m in messages if "result" in m or "error" in m)
+
+    init = {
+        "protocolVersion": "2025-03-26",
+        "capabilities": {},
+        "clientInfo": {"name": "openai-mcp", "version": "1.0.0"},
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}
+    assert (
+        answer(await http.post(url, json=body, headers=OPENAI_HEADERS))["result"]["protocolVersion"]
+        == "2025-03-26"
+    )
+    notified = await http.post(
+        url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=OPENAI_HEADERS
+    )
+    assert notified.status_code == 202
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
+    return answer(await http.post(url, json=call, headers=OPENAI_HEADERS))["result"]
+
+
+async def test_a_realtime_shaped_call_gets_the_remote_screen_and_moves_its_pointer():
+    """The production shape: the suite on one side, the capture client on the machine with the
+    screen, and the hosted client's wire behaviour calling the tools."""
+    with running_xvnc(1600, 1000) as x:
+        async with (
+            serve(create_app(suite_settings())) as url,
+            running_capture_client(url, TOKEN, x.display),
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+            result = await openai_shaped_call(http, f"{url}/screen/mcp", "capture_screen", {})
+            assert not result.get("isError")
+            text = next(c["text"] for c in result["content"] if c["type"] == "text")
+            image = next(c for c in result["content"] if c["type"] == "image")
+            frame = result["structuredContent"]
+            assert f"{frame['width']}x{frame['height']} image" in text and frame["device"] == "desk"
+            picture = Image.open(io.BytesIO(base64.b64decode(image["data"])))
+            assert picture.size == (1280, 800) and not is_black(picture.convert("RGB"))
+            moved = await openai_shaped_call(
+                http, f"{url}/pointer/mcp", "point_at", {"x": 639, "y": 399, "frame_id": frame["frame_id"]}
+            )
+            assert not moved.get("isError"), moved
+            assert pointer_position(x.display) == (799, 499)

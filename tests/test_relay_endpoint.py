@@ -125,12 +125,12 @@ async def test_malformed_oversized_and_out_of_order_messages_get_errors_and_the_
         await expect_error(device, "invalid")
         await device.send(hello())
         await expect_error(device, "out_of_order")
-        await device.send(p.PointerDone(request_id="nobody-asked", x=1, y=1))
+        await device.send(p.PointerDone(request_id="p999", x=1, y=1))
         error = await expect_error(device, "unknown_request")
-        assert error.request_id == "nobody-asked"
+        assert error.request_id == "p999"
         await device.send(b"\x00\x01")
         await expect_error(device, "malformed")
-        await device.send(frame_message(display_geometry(MAIN), request_id="r999"))
+        await device.send(frame_message(display_geometry(MAIN), request_id="c999"))
         await expect_error(device, "unknown_request")
         await device.send(frame_message(display_geometry(MAIN), request_id=None, pushed=False))
         await expect_error(device, "out_of_order")
@@ -267,3 +267,27 @@ async def test_a_device_that_answers_pings_stays_connected():
                     pings += 1
                     await device.send(p.Pong(seq=message.seq))
         assert [d.id for d in hub.devices.connected()] == ["mac-1"]
+
+
+async def test_an_answer_of_the_wrong_kind_is_refused_and_the_right_one_still_counts():
+    async with device_hub() as (hub, url), connect(url) as device:
+        relay = hub.devices.resolve(None)
+
+        async def confused_then_right() -> None:
+            request = await device.next_message()
+            assert isinstance(request, p.Capture)
+            await device.send(p.PointerDone(request_id=request.request_id, x=1, y=1))
+            await expect_error(device, "out_of_order")
+            await device.send(frame_message(display_geometry(MAIN), request_id=request.request_id))
+            moved = await device.next_message()
+            assert isinstance(moved, p.MovePointer)
+            await device.send(frame_message(display_geometry(MAIN), request_id=moved.request_id))
+            await expect_error(device, "out_of_order")
+            await device.send(p.PointerDone(request_id=moved.request_id, x=moved.x, y=moved.y))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(confused_then_right)
+            frame = await relay.capture(CaptureRequest())
+            assert frame.geometry == display_geometry(MAIN)
+            result = await relay.move_pointer(10, 20)
+            assert (result.x, result.y) == (10, 20)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +16,7 @@ from PIL import Image, ImageChops, ImageStat
 from servers.app import create_app
 from servers.settings import Settings
 from tests.support.http import serve
-from tests.support.xserver import XServer, busy_ui_picture, running_xvfb, show_picture
+from tests.support.xserver import XServer, busy_ui_picture, running_xvfb, show_picture, start_x_server
 
 pytestmark = pytest.mark.anyio
 
@@ -88,6 +89,14 @@ async def test_max_edge_and_webp(xserver):
     image = image_of(result)
     assert image.format == "WEBP" and image.size == (500, 313)
     assert result.structured_content is not None and result.structured_content["mime_type"] == "image/webp"
+
+
+async def test_all_displays_capture_has_no_display_index(xserver):
+    async with serve(create_app(settings_for(xserver.display))) as url, Client(f"{url}/screen/mcp") as client:
+        result = await client.call_tool("capture_screen", {"display": "all", "max_edge": 640})
+    assert image_of(result).size == (640, 400)
+    assert result.structured_content is not None and result.structured_content["display"] is None
+    assert "all displays" in text_of(result)
 
 
 async def test_zoom_recaptures_the_area_at_full_resolution(xserver):
@@ -193,6 +202,27 @@ async def test_a_dark_region_of_a_lit_screen_is_content_not_a_black_frame():
     assert result.structured_content is not None and result.structured_content["stale"] is False
 
 
+async def test_after_the_display_resizes_captures_use_the_new_layout():
+    """Xvnc resizes for real: the old capture instance fails, the device makes a new one and retries."""
+    command = ["Xvnc", "-geometry", "1280x800", "-depth", "24", "-SecurityTypes", "None", "-rfbport", "-1"]
+    xs = start_x_server(command)
+    try:
+        show_picture(xs, busy_ui_picture(1280, 800))
+        async with serve(create_app(settings_for(xs.display))) as url, Client(f"{url}/screen/mcp") as client:
+            before = await client.call_tool("capture_screen", {})
+            resize = ["xrandr", "-d", xs.display, "--output", "VNC-0", "--mode", "1024x768"]
+            subprocess.run(resize, check=True, timeout=10, capture_output=True)
+            after = await client.call_tool("capture_screen", {"format": "png"})
+            displays = await client.call_tool("list_displays", {})
+    finally:
+        xs.stop()
+    assert image_of(before).size == (1280, 800)
+    assert image_of(after).size == (1024, 768)
+    assert image_of(after).convert("RGB").getextrema()[0][1] > 100  # a picture, not garbage or black
+    assert displays.structured_content is not None
+    assert displays.structured_content["displays"][0]["width"] == 1024
+
+
 async def test_without_a_display_the_server_starts_and_tools_explain(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     async with serve(create_app(settings_for(None))) as url:
@@ -211,3 +241,25 @@ async def test_an_unreachable_display_is_explained():
     async with serve(create_app(settings_for(":4097"))) as url, Client(f"{url}/screen/mcp") as client:
         result = await client.call_tool("capture_screen", {})
     assert result.is_error and "Cannot open X display ':4097'" in text_of(result)
+
+
+async def test_tools_are_described_for_the_model():
+    async with serve(create_app(settings_for(None))) as url:
+        async with Client(f"{url}/screen/mcp") as client:
+            screen_tools = {t.name: t for t in (await client.list_tools()).tools}
+        async with Client(f"{url}/pointer/mcp") as client:
+            pointer_tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(screen_tools) == {"list_displays", "capture_screen", "zoom"}
+    assert set(pointer_tools) == {"point_at", "highlight"}
+    for tool in screen_tools.values():
+        assert tool.annotations is not None and tool.annotations.read_only_hint is True
+        assert "device" in tool.input_schema["properties"]
+    for tool in pointer_tools.values():
+        assert tool.annotations is not None and tool.annotations.read_only_hint is False
+        assert tool.annotations.destructive_hint is False
+        assert set(tool.input_schema["required"]) >= {"x", "y", "frame_id"}
+    capture = screen_tools["capture_screen"]
+    assert capture.output_schema is not None
+    assert {"frame_id", "width", "height", "display"} <= set(capture.output_schema["properties"])
+    assert "image's own pixel" in (capture.description or "")
+    assert capture.input_schema["properties"]["format"]["anyOf"][0]["enum"] == ["jpeg", "png", "webp"]

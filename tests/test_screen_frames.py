@@ -138,3 +138,40 @@ def test_reduce_factor_never_undershoots_the_target(size, target, factor):
     from capture_client.pipeline import reduce_factor
 
     assert reduce_factor(size, target) == factor
+
+
+def test_capture_regions_are_relative_to_the_chosen_display():
+    from servers.hub.device import CaptureRequestError
+    from servers.screen.describe import region_on_display
+    from wire.geometry import DisplayInfo
+
+    layout = [
+        DisplayInfo(
+            index=0, x=0, y=0, width=1440, height=900, pixel_width=2880, pixel_height=1800, primary=True
+        ),
+        DisplayInfo(index=1, x=-1920, y=-300, width=1920, height=1080, pixel_width=1920, pixel_height=1080),
+    ]
+    region = Rect(x=10, y=20, width=100, height=50)
+    assert region_on_display(layout, 1, region) == Rect(x=-1910, y=-280, width=100, height=50)
+    assert region_on_display(layout, None, region) == region  # the primary display starts at 0, 0
+    assert region_on_display(layout, "all", region) == Rect(x=-1910, y=-280, width=100, height=50)
+    with pytest.raises(CaptureRequestError, match="does not fit the display, which is 1440x900"):
+        region_on_display(layout, 0, Rect(x=1400, y=0, width=100, height=50))
+    with pytest.raises(CaptureRequestError, match="There is no display 7"):
+        region_on_display(layout, 7, region)
+
+
+def test_capture_code_imports_no_server_code_and_no_platform_library_up_front():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, capture_client.pipeline, capture_client.backends, capture_client.backends.x11, "
+        "capture_client.backends.macos\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('servers', 'Xlib', 'mss', 'Quartz')]\n"
+        "print(','.join(loaded))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert out.stdout.strip() == ""

@@ -27,12 +27,14 @@ def test_folder_and_one_file_skills_load_from_several_roots(tmp_path):
     )
     write_skill(second, "gamma")
     write_skill(second, "alpha", description="A second alpha that the first root shadows entirely.")
+    (second / "README.md").write_text("# My skills\n\nNot a skill: documents the folder.\n")
     catalog = Catalog([first, second])
     catalog.load()
     assert catalog.names == ["alpha", "beta", "gamma"]
     assert catalog.skills["beta"].folder is None
     assert catalog.skills["alpha"].path == first / "alpha" / "SKILL.md"
     assert "already served from" in _problems(catalog)
+    assert "README" not in _problems(catalog)
 
 
 def test_skills_with_warnings_load_and_broken_ones_are_skipped_with_a_logged_reason(tmp_path, caplog):

@@ -2,6 +2,7 @@
 
 import json
 
+import anyio
 import httpx
 import pytest
 from mcp import Client
@@ -48,8 +49,10 @@ class OpenAIShapedClient:
     """The hosted client's wire behaviour as users report it: classic initialize at 2025-03-26,
     `accept` naming both JSON and SSE, and (optionally) a brand-new session for every call."""
 
-    def __init__(self, http: httpx.AsyncClient, url: str, json_response: bool) -> None:
-        self.http, self.url, self.json_response = http, url, json_response
+    def __init__(
+        self, http: httpx.AsyncClient, url: str, json_response: bool, protocol: str = "2025-03-26"
+    ) -> None:
+        self.http, self.url, self.json_response, self.protocol = http, url, json_response, protocol
         self.session_id: str | None = None
         self.next_id = 0
 
@@ -83,7 +86,7 @@ class OpenAIShapedClient:
         response = await self._post(
             "initialize",
             {
-                "protocolVersion": "2025-03-26",
+                "protocolVersion": self.protocol,
                 "capabilities": {},
                 "clientInfo": {"name": "openai-mcp", "version": "1.0.0"},
             },
@@ -162,3 +165,32 @@ async def test_mcp_client_over_http(library, stateless, json_response):
                 assert "Press Tab for Edit Mode." in result.content[0].text
                 resource = await client.read_resource("skill://blender-basics/SKILL.md")
                 assert "name: blender-basics" in resource.contents[0].text
+
+
+async def test_skills_in_the_full_suite_mount(library):
+    settings = Settings(skills_dirs=[library], local_device=False, auth=False)
+    async with serve(create_app(settings)) as url, httpx.AsyncClient(timeout=30) as http:
+        health = (await http.get(f"{url}/healthz")).json()
+        assert "skills" in health["servers"] and len(health["servers"]) == 3
+        async with Client(f"{url}/skills/mcp", mode="legacy") as client:
+            listed = await client.call_tool("list_skills", {})
+            assert "blender-basics" in listed.content[0].text
+            write_skill(library, "added-to-suite")
+            with anyio.fail_after(10):
+                while (await client.call_tool("load_skill", {"name": "added-to-suite"})).is_error:
+                    await anyio.sleep(0.02)
+
+
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_openai_shaped_client_at_protocol_2024_11_05(library, json_response):
+    async with (
+        serve(create_app(_settings(library, True, json_response))) as url,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        client = OpenAIShapedClient(http, f"{url}/skills/mcp", json_response, protocol="2024-11-05")
+        init = await client.open_session()
+        assert init["result"]["protocolVersion"] == "2024-11-05"
+        found = await client.request(
+            "tools/call", {"name": "search_skills", "arguments": {"query": "reflog"}}
+        )
+        assert "git-recovery" in found["result"]["content"][0]["text"]

@@ -71,18 +71,31 @@ async def test_add_edit_delete_reach_an_in_process_client(tmp_path):
         # A body edit changes no list: no list_changed, but the next load has the new text.
         write_skill(tmp_path, "second", body="Second skill body v2.\n")
         await _wait_for_text(client, "second", "Second skill body v2.")
-        assert sum(isinstance(m, ToolListChangedNotification) for m in heard.seen) == 1
 
         # A new file in a skill folder shows in load_skill's file list.
         (tmp_path / "second" / "notes.md").write_text("notes")
         await _wait_for_text(client, "second", "- notes.md")
 
-        (tmp_path / "first" / "SKILL.md").unlink()
+        # Neither edit changed a list, so the next notifications are those of the next list change.
+        # (They arrive in order on one stream: anything sent in between would show up first.)
+        write_skill(tmp_path, "third")
         await heard.wait_for(ToolListChangedNotification, count=2)
+        await heard.wait_for(ResourceListChangedNotification, count=2)
+        kinds = [type(m).__name__ for m in heard.seen]
+        assert kinds[:4] == [
+            "ToolListChangedNotification",
+            "ResourceListChangedNotification",
+            "ToolListChangedNotification",
+            "ResourceListChangedNotification",
+        ]
+
+        (tmp_path / "first" / "SKILL.md").unlink()
+        await heard.wait_for(ToolListChangedNotification, count=3)
         result = await client.call_tool("load_skill", {"name": "first"})
         assert result.is_error
         assert [r.uri for r in (await client.list_resources(cache_mode="bypass")).resources] == [
-            "skill://second/SKILL.md"
+            "skill://second/SKILL.md",
+            "skill://third/SKILL.md",
         ]
 
 
@@ -205,3 +218,24 @@ async def test_realtime_mcp_serve_skills_runs_standalone_and_reloads(tmp_path):
             process.kill()
             process.wait(timeout=5)
     assert process.returncode in (0, -signal.SIGINT, 130)
+
+
+async def test_watching_falls_back_to_polling_when_the_os_refuses_a_watch(tmp_path, monkeypatch, caplog):
+    from servers.skills import watch
+
+    real_awatch = watch.awatch
+
+    def limited_awatch(*paths, force_polling=False, **options):
+        if not force_polling:
+            raise OSError(28, "inotify watch limit reached")
+        return real_awatch(*paths, force_polling=True, **options)
+
+    monkeypatch.setattr(watch, "awatch", limited_awatch)
+    monkeypatch.setattr(watch, "POLL_MS", 50)
+    write_skill(tmp_path, "first")
+    heard = Notifications()
+    async with Client(create_server(_settings(tmp_path)), mode="legacy", message_handler=heard) as client:
+        assert "falling back to polling" in caplog.text
+        write_skill(tmp_path, "second")
+        await heard.wait_for(ToolListChangedNotification)
+        assert not (await client.call_tool("load_skill", {"name": "second"})).is_error

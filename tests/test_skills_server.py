@@ -11,7 +11,7 @@ from mcp.shared.exceptions import MCPError
 
 from servers.settings import Settings
 from servers.skills.server import create_server
-from tests.support.skillfiles import write_skill
+from tests.support.skillfiles import write_raw, write_skill
 
 pytestmark = pytest.mark.anyio
 
@@ -213,3 +213,43 @@ async def test_tools_list_and_instructions_stay_bounded_as_the_library_grows(tmp
     assert sizes[1500] - sizes[17] < 1_300  # only the bounded list of names differs
     assert len(instructions[1500]) < 2_000
     assert "1500 skills" in instructions[1500] and "more (find them with search_skills)" in instructions[1500]
+
+
+async def test_bad_skill_files_are_skipped_and_the_rest_still_serve(tmp_path):
+    write_skill(tmp_path, "good-one")
+    write_raw(tmp_path, "broken-yaml", "---\nname: broken-yaml\ndescription: [oops\n---\n")
+    write_raw(tmp_path, "no-description", "---\nname: no-description\n---\nbody\n")
+    write_raw(tmp_path, "not-utf8", "---\nname: not-utf8\ndescription: caf\xe9\n---\n".encode("latin-1"))
+    write_raw(tmp_path, "binary", b"\x00\x01\x02\x03")
+    write_raw(
+        tmp_path,
+        "unsafe-yaml",
+        "---\nname: unsafe-yaml\ndescription: !!python/object/apply:os.getcwd []\n---\n",
+    )
+    write_raw(tmp_path, "too-big", "---\nname: too-big\ndescription: big one here\n---\n" + "x" * 300_000)
+    (tmp_path / "fifo-skill").mkdir()
+    os.mkfifo(tmp_path / "fifo-skill" / "SKILL.md")
+    async with Client(create_server(_settings(tmp_path))) as client:
+        listed = _text(await client.call_tool("list_skills", {}))
+        assert re.findall(r"^- ([a-z0-9-]+):", listed, re.MULTILINE) == ["good-one"]
+        for name in (
+            "broken-yaml",
+            "no-description",
+            "not-utf8",
+            "binary",
+            "unsafe-yaml",
+            "too-big",
+            "fifo-skill",
+        ):
+            result = await client.call_tool("load_skill", {"name": name})
+            assert result.is_error, name
+        assert not (await client.call_tool("load_skill", {"name": "good-one"})).is_error
+
+
+async def test_search_excerpts_keep_tool_names_intact(tmp_path):
+    write_skill(
+        tmp_path, "pointing", body="# Pointing\n\nCall `point_at` with the frame_id you were given.\n"
+    )
+    async with Client(create_server(_settings(tmp_path))) as client:
+        text = _text(await client.call_tool("search_skills", {"query": "frame_id point_at"}))
+    assert "> Call point_at with the frame_id you were given." in text

@@ -150,6 +150,7 @@ def test_validate_command_exit_codes_and_messages(tmp_path, capsys):
     good = tmp_path / "lib"
     write_raw(good, "good-one", f"---\nname: good-one\ndescription: {GOOD_DESCRIPTION}\n---\nDo it.\n")
     (good / "single.md").write_text(f"---\nname: single\ndescription: {GOOD_DESCRIPTION}\n---\nOne file.\n")
+    (good / "README.md").write_text("# About these skills\n")  # documents the folder; not a skill
     assert main(["skills", "validate", str(good)]) == 0
     out = capsys.readouterr().out
     assert "2 skill(s) checked: 0 with errors" in out

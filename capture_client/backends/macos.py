@@ -55,7 +55,6 @@ class MacScreen(ScreenBackend):
                 self._q.CGRequestScreenCaptureAccess()  # shows the system prompt once
             raise PermissionDeniedError(SCREEN_RECORDING_HELP)
         self._lock = threading.Lock()
-        self._ids: list[int] = []
 
     def _display_ids(self) -> list[int]:
         err, ids, count = self._q.CGGetActiveDisplayList(MAX_DISPLAYS, None, None)
@@ -71,8 +70,7 @@ class MacScreen(ScreenBackend):
         main = q.CGMainDisplayID()
         out: list[DisplayInfo] = []
         with self._lock:
-            self._ids = self._display_ids()
-            for index, did in enumerate(self._ids):
+            for index, did in enumerate(self._display_ids()):
                 bounds = q.CGDisplayBounds(did)
                 mode = q.CGDisplayCopyDisplayMode(did)
                 # CGDisplayPixelsWide answers in points; the mode knows the backing pixels.
@@ -121,11 +119,6 @@ class MacScreen(ScreenBackend):
             pixel_format="BGRX",
             area=area,
         )
-
-    def display_asleep(self) -> bool:
-        with self._lock:
-            ids = list(self._ids)
-        return bool(ids) and all(self._q.CGDisplayIsAsleep(did) for did in ids)
 
 
 class MacPointer(PointerBackend):

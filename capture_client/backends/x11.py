@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from typing import Any
 
 from capture_client.backends.base import (
     DisplayChangedError,
@@ -25,6 +26,28 @@ def display_name(requested: str | None = None) -> str:
     if not name:
         raise NoDisplayError("No X display: DISPLAY is not set.")
     return name
+
+
+def open_xlib_display(name: str) -> Any:
+    """A python-xlib connection that does not trip over other connections in this process.
+
+    python-xlib keeps the extension event table on the Display *class*, so every connection writes
+    its server's extension event codes into one shared dict; a second X server whose extensions
+    number their events differently then fails to connect ("'type' object does not support item
+    assignment"). Each connection starts from the base table and keeps its own copy.
+    """
+    from Xlib import display as xdisplay
+    from Xlib.protocol import display as protocol_display
+    from Xlib.protocol import event
+
+    with _xlib_open_lock:
+        setattr(protocol_display.Display, "event_classes", event.event_class.copy())  # noqa: B010 - typed read-only in the stubs
+        connection = xdisplay.Display(name)
+        connection.display.event_classes = dict(protocol_display.Display.event_classes)
+    return connection
+
+
+_xlib_open_lock = threading.Lock()
 
 
 class X11Screen(ScreenBackend):
@@ -107,12 +130,11 @@ class X11Pointer(PointerBackend):
     """One Xlib connection kept open: each move is an XTest motion event plus one round trip."""
 
     def __init__(self, display: str | None = None) -> None:
-        from Xlib import display as xdisplay
         from Xlib import error as xerror
 
         name = display_name(display)
         try:
-            self._display = xdisplay.Display(name)
+            self._display = open_xlib_display(name)
         except (xerror.DisplayError, OSError) as e:
             raise NoDisplayError(f"Cannot open X display {name!r} ({e}).") from e
         if not self._display.has_extension("XTEST"):

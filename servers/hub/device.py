@@ -45,7 +45,8 @@ class BlackFrameError(DeviceError):
 class CaptureRequest:
     display: DisplaySelector = None
     region: Rect | None = None
-    """A region of the display, in pointer space."""
+    """A region of the display, in global pointer space (not relative to the display's origin); it
+    must lie inside the chosen display, or inside the bounding box of all displays for "all"."""
     max_edge: int = 1280
     format: ImageFormat = "jpeg"
     quality: int = 80

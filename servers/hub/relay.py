@@ -42,6 +42,9 @@ POINTER_TIMEOUT = 3.0
 """Seconds to wait for a pointer acknowledgement (capped by the capture timeout)."""
 _EDGE_SLACK = 1.0  # pointer-space rounding at display edges
 
+CAPTURE_PREFIX, POINTER_PREFIX = "c", "p"
+"""Request ids say what answer they expect, so a frame cannot answer a pointer move or vice versa."""
+
 DisplayKey = int | Literal["all"]
 SendText = Callable[[str], Awaitable[None]]
 
@@ -120,7 +123,7 @@ class RelayDevice(Device):
         if pushed is not None:
             return pushed
         message = p.Capture(
-            request_id=self._new_id(),
+            request_id=self._new_id(CAPTURE_PREFIX),
             display=request.display,
             region=request.region,
             max_edge=request.max_edge,
@@ -150,11 +153,13 @@ class RelayDevice(Device):
                 f"({x:g}, {y:g}) is outside every display of device {self.id!r}: the display layout "
                 "changed since that frame was taken. Capture the screen again and point at the new frame."
             )
-        return await self._pointer(p.MovePointer(request_id=self._new_id(), x=x, y=y))
+        return await self._pointer(p.MovePointer(request_id=self._new_id(POINTER_PREFIX), x=x, y=y))
 
     async def highlight(self, area: Rect, label: str | None) -> PointerResult:
         self._check_open()
-        return await self._pointer(p.Highlight(request_id=self._new_id(), area=area, label=label))
+        return await self._pointer(
+            p.Highlight(request_id=self._new_id(POINTER_PREFIX), area=area, label=label)
+        )
 
     async def aclose(self) -> None:
         self.close("the hub is shutting down")
@@ -194,6 +199,8 @@ class RelayDevice(Device):
                 await self._send_quietly(p.encode(p.Pong(seq=seq)))
             case p.Pong():
                 pass
+            case p.PointerDone(request_id=rid) if not rid.startswith(POINTER_PREFIX):
+                await self._error("out_of_order", f"{rid!r} is not a pointer request", request_id=rid)
             case p.PointerDone(request_id=rid) | p.RequestFailed(request_id=rid):
                 if not self._resolve(rid, message):
                     await self._unknown_request(rid)
@@ -214,6 +221,9 @@ class RelayDevice(Device):
             await self._error(e.code, str(e))
             return
         rid = header.request_id
+        if rid is not None and not rid.startswith(CAPTURE_PREFIX):
+            await self._error("out_of_order", f"{rid!r} is not a capture request", request_id=rid)
+            return
         late = rid is not None and rid in self._expired
         if rid is not None and rid not in self._pending and not late:
             await self._unknown_request(rid)
@@ -255,8 +265,8 @@ class RelayDevice(Device):
         if self._closed is not None:
             raise DeviceUnavailableError(f"Device {self.id!r} is not connected ({self._closed}).")
 
-    def _new_id(self) -> str:
-        return f"r{next(self._ids)}"
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids)}"
 
     async def _ask(self, message: p.Capture | p.MovePointer | p.Highlight, wait: float) -> object:
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()

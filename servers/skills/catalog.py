@@ -200,7 +200,7 @@ class Catalog:
         for name in plan.files_changed:
             skill = self.skills.get(name)
             if skill is not None:
-                skill._files = None
+                skill.forget_files()
                 change.modified.append(name)
         if plan.keys is None:
             self._sources = {k: v for k, v in plan.sources.items() if v is not None}

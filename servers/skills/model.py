@@ -30,6 +30,8 @@ MAX_FILES_PER_SKILL = 200
 MAX_WALK_DEPTH = 6
 
 SKILL_FILE_NAMES = ("SKILL.md", "skill.md")
+# A folder of skills often documents itself; these markdown files are not one-file skills.
+NOT_SKILLS = frozenset({"readme.md", "license.md", "changelog.md", "contributing.md"})
 
 
 class FrontmatterError(ValueError):
@@ -137,6 +139,10 @@ class Skill:
     @property
     def uri(self) -> str:
         return f"skill://{self.name}/SKILL.md"
+
+    def forget_files(self) -> None:
+        """Something in the folder changed: list it again on next use."""
+        self._files = None
 
     def files(self) -> list[str]:
         """The skill's other files, relative to its folder (cached; a change reloads the skill)."""

@@ -70,9 +70,9 @@ class SkillsRuntime:
             self.reloaded += 1
             tools_changed = self.on_change(change)
             descriptions_changed = any(
-                before.get(name) != self.catalog.skills[name].description
+                before[name] != self.catalog.skills[name].description
                 for name in change.modified
-                if name in self.catalog.skills
+                if name in before and name in self.catalog.skills
             )
             resources_changed = bool(change.added or change.removed or descriptions_changed)
             updated = [f"skill://{name}/SKILL.md" for name in change.modified]
@@ -90,11 +90,33 @@ class SkillsRuntime:
     async def _watch(
         self, stop: anyio.Event, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        async for paths in watch_paths(self.catalog.roots, ready=task_status.started, stop=stop):
+        started = False
+
+        def ready() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                task_status.started()
+
+        polling = False
+        while True:
             try:
-                await self.refresh(paths)
-            except Exception:  # a reload must never take the server down; the next change retries
-                log.exception("skills reload failed")
+                async for paths in watch_paths(
+                    self.catalog.roots, ready=ready, stop=stop, force_polling=polling
+                ):
+                    try:
+                        await self.refresh(paths)
+                    except Exception:  # a reload must never take the server down; the next change retries
+                        log.exception("skills reload failed")
+                return
+            except Exception as e:
+                if polling:
+                    log.exception("watching skill folders failed; hot reload is off")
+                    ready()
+                    return
+                # Typically the inotify watch limit (fs.inotify.max_user_watches) on a big library.
+                log.warning("watching skill folders failed (%s); falling back to polling every second", e)
+                polling = True
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

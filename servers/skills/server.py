@@ -160,8 +160,6 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
             structured_output=False,
         )
 
-    register_load_skill()
-
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def read_skill_file(
         name: Annotated[str, Field(min_length=1, max_length=200, description="The skill's name.")],
@@ -197,6 +195,9 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
                 ]
             )
         return _text(content.text)
+
+    # Registered last: re-registering on a change then keeps the tools in the same order.
+    register_load_skill()
 
     def on_change(change: Change) -> bool:
         server.set_instructions(instructions_for(catalog))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from servers.skills.model import (
     MAX_DESCRIPTION_LENGTH,
+    NOT_SKILLS,
     SKILL_FILE_NAMES,
     Skill,
     is_valid_name,
@@ -64,7 +65,7 @@ def source_at(root: Path, name: str, diagnostics: Diagnostics) -> Source | None:
                     name, Path(skill_md), Path(path), (info.st_mtime_ns, info.st_size), diagnostics
                 )
         return None
-    if stat.S_ISREG(mode) and name.endswith(".md"):
+    if stat.S_ISREG(mode) and name.endswith(".md") and name.lower() not in NOT_SKILLS:
         info = os.stat(path)
         return _checked(name[:-3], Path(path), None, (info.st_mtime_ns, info.st_size), diagnostics)
     return None

@@ -81,7 +81,7 @@ def format_load(skill: Skill) -> str:
     return "\n\n".join(parts)
 
 
-_MARKUP = re.compile(r"[#>*`_\[\]]+")
+_MARKUP = re.compile(r"[#>*`\[\]]+")  # markdown marks; underscores stay (tool names)
 
 
 def excerpt(body: str, query: str, width: int = EXCERPT_CHARS) -> str:

@@ -18,6 +18,7 @@ from servers.skills.model import (
     MAX_COMPATIBILITY_LENGTH,
     MAX_DESCRIPTION_LENGTH,
     MAX_SKILL_MD_BYTES,
+    NOT_SKILLS,
     SKILL_FILE_NAMES,
     FrontmatterError,
     decode_skill_md,
@@ -207,7 +208,7 @@ def _skill_sources(root: Path) -> Iterator[tuple[Path, bool]]:
             continue
         if entry.is_dir():
             yield entry, True
-        elif entry.suffix == ".md" and entry.is_file():
+        elif entry.suffix == ".md" and entry.name.lower() not in NOT_SKILLS and entry.is_file():
             yield entry, False
 
 

@@ -15,12 +15,19 @@ log = logging.getLogger("realtime_mcp.skills")
 # most 300 ms; a reload then lands well under a second after the last write.
 STEP_MS = 30
 DEBOUNCE_MS = 300
-# The watcher reports "nothing happened" this often; the first such report proves it is live.
-TICK_MS = 250
+# The watcher reports "nothing happened" this often; the first such report proves it is live (and
+# start-up waits for it, so keep it short).
+TICK_MS = 100
+# Polling (the fallback when the OS runs out of inotify watches) stats every file: not too often.
+POLL_MS = 1000
 
 
 async def watch_paths(
-    roots: Sequence[Path], *, ready: Callable[[], object], stop: anyio.Event | None = None
+    roots: Sequence[Path],
+    *,
+    ready: Callable[[], object],
+    stop: anyio.Event | None = None,
+    force_polling: bool = False,
 ) -> AsyncIterator[set[Path]]:
     """Yield the set of changed paths under `roots`; call `ready()` once the watch is in place."""
     existing = [root for root in roots if root.is_dir()]
@@ -39,6 +46,8 @@ async def watch_paths(
         yield_on_timeout=True,
         stop_event=stop,
         ignore_permission_denied=True,
+        force_polling=force_polling,
+        poll_delay_ms=POLL_MS,
     ):
         if not announced:
             announced = True

@@ -13,7 +13,8 @@ import os
 import subprocess
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,12 @@ class ImageRunner(ABC):
         *,
         env: Mapping[str, str] | None = None,
         volumes: Mapping[Path, str] | None = None,
+        log: Path | None = None,
     ) -> subprocess.Popen[bytes]:
-        """Start `argv` (default: the image's command) with extra `env` and host folders at `volumes`."""
+        """Start `argv` (default: the image's command) with extra `env` and host folders at `volumes`.
+
+        Output goes to pipes, or to the file `log` for a long-running server (a pipe nobody reads
+        would fill up and block it)."""
 
     def run(
         self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 60
@@ -121,6 +126,7 @@ class ChrootRunner(ImageRunner):
         *,
         env: Mapping[str, str] | None = None,
         volumes: Mapping[Path, str] | None = None,
+        log: Path | None = None,
     ) -> subprocess.Popen[bytes]:
         for host_dir, target in (volumes or {}).items():
             self._bind(host_dir, target)
@@ -134,15 +140,15 @@ class ChrootRunner(ImageRunner):
             os.setgid(gid)
             os.setuid(uid)
 
-        return subprocess.Popen(
-            list(argv or self.config.command),
-            env=full_env,
-            preexec_fn=enter_image,  # chroot(2) has to happen in the child, before exec
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        with _outputs(log) as outputs:
+            return subprocess.Popen(
+                list(argv or self.config.command),
+                env=full_env,
+                preexec_fn=enter_image,  # chroot(2) has to happen in the child, before exec
+                stdin=subprocess.DEVNULL,
+                **outputs,
+                start_new_session=True,
+            )
 
     def _bind(self, host_dir: Path, target: str) -> None:
         point = self.root / target.lstrip("/")
@@ -173,6 +179,7 @@ class DockerRunner(ImageRunner):
         *,
         env: Mapping[str, str] | None = None,
         volumes: Mapping[Path, str] | None = None,
+        log: Path | None = None,
     ) -> subprocess.Popen[bytes]:
         name = f"realtime-mcp-image-test-{uuid.uuid4().hex[:8]}"
         self._names.append(name)
@@ -183,18 +190,23 @@ class DockerRunner(ImageRunner):
         for host_dir, target in (volumes or {}).items():
             cmd += ["--volume", f"{host_dir}:{target}:ro"]
         cmd += [self.image, *(argv or [])]
-        return subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        with _outputs(log) as outputs:
+            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **outputs, start_new_session=True)
 
     def close(self) -> None:
         for name in self._names:
             subprocess.run([self.engine, "rm", "--force", name], check=False, capture_output=True, timeout=60)
         self._names.clear()
+
+
+@contextmanager
+def _outputs(log: Path | None) -> Iterator[dict[str, Any]]:
+    """Popen's stdout/stderr: pipes, or the file `log` (the child keeps its own copy once started)."""
+    if log is None:
+        yield {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        return
+    with log.open("ab") as file:
+        yield {"stdout": file, "stderr": subprocess.STDOUT}
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:

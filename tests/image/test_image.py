@@ -78,25 +78,30 @@ def user_skills(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float) -> float:
-    """Seconds until `/healthz` answers 200; fails with the server's stderr if it exits or times out."""
+def tail(log: Path, chars: int = 4000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float, log: Path) -> float:
+    """Seconds until `/healthz` answers 200; fails with the server's output if it exits or times out."""
     started = time.monotonic()
     deadline = started + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.fail(f"the image's command exited with {proc.returncode}:\n{err[-4000:]}")
+            pytest.fail(f"the image's command exited with {proc.returncode}:\n{tail(log)}")
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                 return time.monotonic() - started
         except httpx.TransportError:
             pass
         time.sleep(0.1)  # polling an external process; the loop itself is bounded by the deadline
-    pytest.fail(f"/healthz did not answer within {timeout:.0f} s")
+    pytest.fail(f"/healthz did not answer within {timeout:.0f} s:\n{tail(log)}")
 
 
 @pytest.fixture(scope="module")
-def served(runner: ImageRunner, user_skills: Path) -> Iterator[Served]:
+def served(
+    runner: ImageRunner, user_skills: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     secret = secrets.token_urlsafe(48)
     port = free_port()
     env = {
@@ -111,10 +116,11 @@ def served(runner: ImageRunner, user_skills: Path) -> Iterator[Served]:
     assert minted.returncode == 0, minted.stderr
     token = minted.stdout.strip()
     started = time.monotonic()
-    proc = runner.popen(env=env, volumes={user_skills: "/skills"})
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    proc = runner.popen(env=env, volumes={user_skills: "/skills"}, log=log)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(proc, url, STARTUP_TIMEOUT)
+        wait_healthy(proc, url, STARTUP_TIMEOUT, log)
         served = Served(url, token, secret, env, time.monotonic() - started)
         report({"seconds_to_healthy": round(served.seconds_to_healthy, 2)})
         yield served
@@ -181,7 +187,7 @@ async def test_screen_without_a_display_answers_with_an_actionable_error(served:
 
 
 async def test_a_capture_client_connects_to_the_image_and_its_frames_come_back(
-    runner: ImageRunner, served: Served
+    runner: ImageRunner, served: Served, tmp_path: Path
 ):
     # The README's flow: a device token minted by the image's CLI, the capture client on the user's
     # machine (here: the host, on its own Xvfb) connecting out, then frames through the screen server.
@@ -189,18 +195,19 @@ async def test_a_capture_client_connects_to_the_image_and_its_frames_come_back(
         ["realtime-mcp", "token", "mint", "--device", "image-test", "--scopes", "device"], env=served.env
     )
     assert minted.returncode == 0, minted.stderr
-    with running_xvfb(1280, 800) as xserver:
+    log = tmp_path / "capture-client.log"
+    with running_xvfb(1280, 800) as xserver, log.open("wb") as output:
         capture = ["capture", "--server", served.url, "--display", xserver.display, "--no-hotkey"]
         client_proc = subprocess.Popen(
             [sys.executable, "-m", "servers.cli", *capture],
             env=os.environ | {"REALTIME_MCP_DEVICE_TOKEN": minted.stdout.strip()},
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:
-            result = await capture_when_connected(served, client_proc)
+            result = await capture_when_connected(served, client_proc, log)
         finally:
             stop(client_proc)
     assert not result.is_error, result.content
@@ -211,15 +218,14 @@ async def test_a_capture_client_connects_to_the_image_and_its_frames_come_back(
     assert picture.getextrema() != ((0, 0), (0, 0), (0, 0))  # the Xvfb's picture, not a black frame
 
 
-async def capture_when_connected(served: Served, client_proc: subprocess.Popen[bytes]):
+async def capture_when_connected(served: Served, client_proc: subprocess.Popen[bytes], log: Path):
     """capture_screen once the capture client has connected (bounded); fails if the client exits."""
     client, http = mcp_client(f"{served.url}/screen/mcp", served.token, "legacy")
     async with http, client:
         deadline = time.monotonic() + 30
         while True:
             if client_proc.poll() is not None:
-                err = client_proc.stderr.read().decode() if client_proc.stderr else ""
-                pytest.fail(f"the capture client exited with {client_proc.returncode}: {err[-2000:]}")
+                pytest.fail(f"the capture client exited with {client_proc.returncode}: {tail(log)}")
             result = await client.call_tool("capture_screen", {})
             if not result.is_error or time.monotonic() > deadline:
                 return result

@@ -27,7 +27,7 @@ async def serve(app: Any, *, port: int | None = None, startup_timeout: float = 1
         port=port,
         log_level="warning",
         lifespan="on",
-        ws="websockets",
+        ws="websockets-sansio",
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)

@@ -109,9 +109,10 @@ def running_xvfb(
 def show_picture(server: XServer, picture: Image.Image) -> None:
     """Make `picture` the root window's background, so every capture of the screen shows it."""
     from Xlib import X
-    from Xlib import display as xdisplay
 
-    d = xdisplay.Display(server.display)
+    from capture_client.backends.x11 import open_xlib_display
+
+    d = open_xlib_display(server.display)
     try:
         screen = d.screen()
         root = screen.root
@@ -136,9 +137,9 @@ def show_picture(server: XServer, picture: Image.Image) -> None:
 
 def pointer_position(display: str) -> tuple[int, int]:
     """Where the X server says the pointer is."""
-    from Xlib import display as xdisplay
+    from capture_client.backends.x11 import open_xlib_display
 
-    d = xdisplay.Display(display)
+    d = open_xlib_display(display)
     try:
         reply = d.screen().root.query_pointer()
         return (reply.root_x, reply.root_y)

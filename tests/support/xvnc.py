@@ -60,9 +60,9 @@ def output_off(server: XServer) -> None:
 
 
 def screen_size(server: XServer) -> tuple[int, int]:
-    from Xlib import display as xdisplay
+    from capture_client.backends.x11 import open_xlib_display
 
-    d = xdisplay.Display(server.display)
+    d = open_xlib_display(server.display)
     try:
         geometry = d.screen().root.get_geometry()
         return (geometry.width, geometry.height)
