@@ -13,28 +13,19 @@ Usage: python bench/bench_relay.py [--calls N]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import percentile, run_uvicorn, served, timed
+
+from tests.support.process import interrupt
 
 DEVICE = "bench"
 TOKEN = "bench-device-token"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def serve(port: int, display: str) -> None:
-    import uvicorn
-
     from servers.app import create_app
     from servers.settings import Settings
 
@@ -45,23 +36,7 @@ def serve(port: int, display: str) -> None:
         device_tokens={DEVICE: TOKEN},
         log_level="WARNING",
     )
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-async def timed(
-    client, tool: str, arguments: dict, calls: int, warmup: int = 5
-) -> tuple[list[float], object]:
-    result = None
-    for _ in range(warmup):
-        result = await client.call_tool(tool, arguments)
-        assert not result.is_error, result.content
-    seconds = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        result = await client.call_tool(tool, arguments)
-        seconds.append(time.perf_counter() - start)
-        assert not result.is_error, result.content
-    return seconds, result
+    run_uvicorn(create_app(settings), port)
 
 
 async def wait_for_relay(url: str, timeout: float = 30) -> None:
@@ -81,13 +56,13 @@ async def measure(url: str, calls: int) -> None:
     sizes: dict[str, str] = {}
     for device in ("local", DEVICE):
         async with Client(f"{url}/screen/mcp") as screen:
-            capture, result = await timed(screen, "capture_screen", {"device": device}, calls)
+            capture, result = await timed(screen, "capture_screen", [{"device": device}] * calls)
         info = result.structured_content  # type: ignore[attr-defined]
         assert info is not None and not info["stale"], info
         sizes[device] = f"{info['width']}x{info['height']}"
         async with Client(f"{url}/pointer/mcp") as pointer:
             point, _ = await timed(
-                pointer, "point_at", {"x": 640, "y": 400, "frame_id": info["frame_id"]}, calls * 2
+                pointer, "point_at", [{"x": 640, "y": 400, "frame_id": info["frame_id"]}] * (calls * 2)
             )
         figures[("capture_screen", device)] = capture
         figures[("point_at", device)] = point
@@ -106,19 +81,6 @@ async def measure(url: str, calls: int) -> None:
     print(f"images: local {sizes['local']}, relay {sizes[DEVICE]} (JPEG q80 defaults)")
 
 
-def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 30) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        if time.monotonic() > deadline or server.poll() is not None:
-            raise SystemExit("bench server did not start")
-        time.sleep(0.1)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -134,23 +96,16 @@ def main() -> int:
 
     import anyio
 
-    from tests.support.http import free_port
     from tests.support.xserver import running_xvfb
 
-    with running_xvfb(2560, 1600) as xserver:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "REALTIME_MCP_AUTH": "false"}
-        server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), xserver.display], env=env)
-        client = None
+    with (
+        running_xvfb(2560, 1600) as xserver,
+        served(__file__, xserver.display, {"REALTIME_MCP_AUTH": "false"}) as (url, server),
+    ):
+        command = [sys.executable, "-m", "servers.cli", "capture", "--server", url]
+        command += ["--display", xserver.display, "--no-hotkey", "--log-level", "WARNING"]
+        client = subprocess.Popen(command, env={**os.environ, "REALTIME_MCP_DEVICE_TOKEN": TOKEN})
         try:
-            wait_healthy(url, server)
-            command = [sys.executable, "-m", "servers.cli", "capture", "--server", url]
-            command += ["--display", xserver.display, "--no-hotkey", "--log-level", "WARNING"]
-            client = subprocess.Popen(
-                command,
-                env={**os.environ, "REALTIME_MCP_DEVICE_TOKEN": TOKEN},
-            )
             anyio.run(wait_for_relay, url)
             print(
                 f"Xvfb {xserver.display} 2560x1600 (busy UI picture); server pid {server.pid}, "
@@ -158,10 +113,7 @@ def main() -> int:
             )
             anyio.run(measure, url, args.calls)
         finally:
-            for process in (client, server):
-                if process is not None:
-                    process.terminate()
-                    process.wait(10)
+            interrupt(client)
     return 0
 
 

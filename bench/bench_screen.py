@@ -19,21 +19,12 @@ import base64
 import contextlib
 import io
 import os
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
+from harness import echo_server, percentile, run_uvicorn, served, timed
 from mcp_types import ImageContent
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def row(name: str, seconds: list[float], extra: str = "") -> float:
@@ -47,7 +38,6 @@ def row(name: str, seconds: list[float], extra: str = "") -> float:
 
 def bench_app(display: str):
     """The suite (screen + pointer) plus a bench-only server with `echo` and `naive_capture`."""
-    from mcp.server.mcpserver import MCPServer
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
@@ -62,12 +52,7 @@ def bench_app(display: str):
         json_response=os.environ.get("BENCH_JSON") == "1",
     )
     suite = create_app(settings)
-    extra = MCPServer(name="bench")
-
-    @extra.tool()
-    def echo(text: str) -> str:
-        """Return the text."""
-        return text
+    extra = echo_server("bench")
 
     @extra.tool()
     def echo_bytes(size: int) -> str:
@@ -110,26 +95,10 @@ def bench_app(display: str):
 
 
 def serve(port: int, display: str) -> None:
-    import uvicorn
-
-    uvicorn.run(bench_app(display), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    run_uvicorn(bench_app(display), port)
 
 
 # --- client side --------------------------------------------------------------------------
-
-
-async def timed(client, tool: str, arguments: dict, calls: int, warmup: int = 5):
-    result = None
-    for _ in range(warmup):
-        result = await client.call_tool(tool, arguments)
-        assert not result.is_error, result.content
-    seconds = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        result = await client.call_tool(tool, arguments)
-        seconds.append(time.perf_counter() - start)
-    assert result is not None and not result.is_error, result.content
-    return seconds, result
 
 
 def image_bytes(result) -> int:
@@ -140,15 +109,15 @@ async def measure(url: str, calls: int, json_response: bool) -> None:
     from mcp import Client
 
     async with Client(f"{url}/bench/mcp") as client:
-        echo, _ = await timed(client, "echo", {"text": "hello"}, calls * 2)
-        big, _ = await timed(client, "echo_bytes", {"size": 150_000}, calls)
-        naive, naive_result = await timed(client, "naive_capture", {}, max(10, calls // 5), warmup=2)
+        echo, _ = await timed(client, "echo", [{"text": "hello"}] * (calls * 2))
+        big, _ = await timed(client, "echo_bytes", [{"size": 150_000}] * calls)
+        naive, naive_result = await timed(client, "naive_capture", [{}] * max(10, calls // 5), warmup=2)
     async with Client(f"{url}/screen/mcp") as client:
-        capture, result = await timed(client, "capture_screen", {}, calls)
+        capture, result = await timed(client, "capture_screen", [{}] * calls)
     frame_id = result.structured_content["frame_id"]
     size = (result.structured_content["width"], result.structured_content["height"])
     async with Client(f"{url}/pointer/mcp") as client:
-        point, _ = await timed(client, "point_at", {"x": 640, "y": 400, "frame_id": frame_id}, calls * 2)
+        point, _ = await timed(client, "point_at", [{"x": 640, "y": 400, "frame_id": frame_id}] * (calls * 2))
 
     mode = "JSON" if json_response else "SSE"
     print(f"\nend to end over streamable HTTP ({mode} answers, one client session per tool), {calls} calls:")
@@ -212,30 +181,14 @@ def main() -> int:
         return 0
 
     import anyio
-    import httpx
 
-    from tests.support.http import free_port
     from tests.support.xserver import running_xvfb
 
+    env = {"REALTIME_MCP_AUTH": "false", "BENCH_JSON": "1" if args.json_response else "0"}
     with running_xvfb(2560, 1600) as xserver:
-        port = free_port()
-        env = {**os.environ, "REALTIME_MCP_AUTH": "false", "BENCH_JSON": "1" if args.json_response else "0"}
-        server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), xserver.display], env=env)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("bench server did not start")
-                time.sleep(0.1)
+        with served(__file__, xserver.display, env) as (url, server):
             print(f"Xvfb {xserver.display} 2560x1600 showing a busy UI picture; server pid {server.pid}")
             anyio.run(measure, url, args.calls, args.json_response)
-        finally:
-            server.terminate()
-            server.wait(10)
         stages(xserver.display, 50)
     return 0
 

@@ -15,7 +15,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,13 +24,11 @@ from pathlib import Path
 
 import anyio
 import httpx
+from harness import ROOT, echo_server, percentile, run_uvicorn, timed, wait_healthy
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.support.http import free_port  # noqa: E402
-
-HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+from tests.support.http import free_port
+from tests.support.process import interrupt
+from tests.support.raw_mcp import POST_HEADERS, request
 
 
 def vocabulary() -> list[str]:
@@ -66,44 +63,18 @@ def generate(root: Path, count: int, seed: int = 7) -> list[str]:
     return names
 
 
-ECHO_SERVER = """
-import sys, uvicorn
-from mcp.server.mcpserver import MCPServer
-server = MCPServer("echo")
-@server.tool()
-async def echo(text: str) -> str:
-    return text
-app = server.streamable_http_app(stateless_http=True, json_response=False)
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
-"""
+def serve_echo(port: int) -> None:
+    """The echo tool alone, served the way the skills server is (stateless, SSE answers)."""
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
 
+    server = echo_server()
 
-async def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> float:
-    """Seconds until `url` answers 200 (polled every 5 ms, bounded)."""
-    start = time.perf_counter()
-    async with httpx.AsyncClient() as http:
-        with anyio.fail_after(timeout):
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server exited with {process.returncode}")
-                try:
-                    if (await http.get(url)).status_code == 200:
-                        return time.perf_counter() - start
-                except httpx.TransportError:
-                    pass
-                await anyio.sleep(0.005)
+    @server.custom_route("/healthz", methods=["GET"])
+    async def healthz(_: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
 
-
-async def wait_listening(url: str, timeout: float = 30) -> None:
-    """Until anything answers HTTP at `url` (bounded)."""
-    async with httpx.AsyncClient() as http:
-        with anyio.fail_after(timeout):
-            while True:
-                try:
-                    await http.get(url)
-                    return
-                except httpx.TransportError:
-                    await anyio.sleep(0.01)
+    run_uvicorn(server.streamable_http_app(stateless_http=True, json_response=False), port)
 
 
 def start_skills(root: Path, port: int, state: Path) -> subprocess.Popen[bytes]:
@@ -113,32 +84,16 @@ def start_skills(root: Path, port: int, state: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+def skills_started(port: int, process: subprocess.Popen[bytes]) -> float:
+    """Seconds until the skills server serves /healthz, polled every 5 ms as it is a start-up figure."""
+    return wait_healthy(f"http://127.0.0.1:{port}/healthz", process, timeout=60, interval=0.005)
 
 
 async def time_calls(url: str, tool: str, arguments: list[dict], warmup: int = 20) -> list[float]:
     from mcp import Client
 
     async with Client(url, mode="legacy") as client:
-        for args in arguments[:warmup]:
-            await client.call_tool(tool, args)
-        times = []
-        for args in arguments:
-            start = time.perf_counter()
-            result = await client.call_tool(tool, args)
-            times.append(time.perf_counter() - start)
-            assert not result.is_error, result
+        times, _ = await timed(client, tool, arguments, warmup)
         return times
 
 
@@ -164,8 +119,7 @@ async def time_interleaved(
 
 async def tools_list_bytes(url: str) -> int:
     async with httpx.AsyncClient() as http:
-        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-        response = await http.post(url, json=body, headers=HEADERS)
+        response = await http.post(url, json=request("tools/list"), headers=POST_HEADERS)
         response.raise_for_status()
         return len(response.content)
 
@@ -217,14 +171,14 @@ async def main(count: int, calls: int) -> None:
         words = vocabulary()
 
         echo_port = free_port()
-        echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(echo_port)], cwd=ROOT)
+        echo = subprocess.Popen([sys.executable, __file__, "--echo", str(echo_port)], cwd=ROOT)
         port = free_port()
         started = time.perf_counter()  # from process launch: interpreter, imports, loading, serving
         skills = start_skills(big, port, work / "state")
         try:
-            await wait_healthy(f"http://127.0.0.1:{port}/healthz", skills)
+            skills_started(port, skills)
             startup = time.perf_counter() - started
-            await wait_listening(f"http://127.0.0.1:{echo_port}/")
+            wait_healthy(f"http://127.0.0.1:{echo_port}/healthz", echo)
             mcp_url = f"http://127.0.0.1:{port}/mcp"
             first_search = time.perf_counter()
             await time_calls(mcp_url, "search_skills", [{"query": "blender modifier"}], warmup=0)
@@ -240,17 +194,19 @@ async def main(count: int, calls: int) -> None:
             size_big = await tools_list_bytes(mcp_url)
             reload_big = await reload_latency(mcp_url, big, "added-while-serving")
         finally:
-            stop(skills)
-            stop(echo)
+            interrupt(skills)
+            interrupt(echo)
 
         port = free_port()
         skills = start_skills(small, port, work / "state")
         try:
-            startup_small = await wait_healthy(f"http://127.0.0.1:{port}/healthz", skills)
+            startup_small = wait_healthy(
+                f"http://127.0.0.1:{port}/healthz", skills, timeout=60, interval=0.005
+            )
             size_small = await tools_list_bytes(f"http://127.0.0.1:{port}/mcp")
             reload_small = await reload_latency(f"http://127.0.0.1:{port}/mcp", small, "added-while-serving")
         finally:
-            stop(skills)
+            interrupt(skills)
 
         search_inside = await anyio.to_thread.run_sync(search_server_side, big, queries)
         ms = 1000
@@ -282,5 +238,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skills", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options = parser.parse_args()
-    anyio.run(main, options.skills, options.calls)
+    if options.echo:
+        serve_echo(options.echo)
+    else:
+        anyio.run(main, options.skills, options.calls)

@@ -7,11 +7,9 @@ black frame or one of a layout that is gone never leaves this machine.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,6 +24,7 @@ from capture_client.backends.base import (
     PermissionDeniedError,
 )
 from capture_client.guard import DisplayGuard, Phase
+from capture_client.single_thread import SingleThreadRunner
 from wire import protocol as p
 from wire.geometry import DisplayInfo, Rect
 
@@ -59,7 +58,7 @@ class CapturedFrame:
 class DeviceService:
     """One machine's screen and pointer, behind the display guard.
 
-    The backends are made and used on ONE worker thread: some capture libraries (mss's Xlib
+    The backends are made and used on ONE thread (a `SingleThreadRunner`): some capture libraries (mss's Xlib
     backend, which Xvnc needs) bind their connection to the thread that opened it.
     """
 
@@ -81,11 +80,11 @@ class DeviceService:
         self._clock = clock
         self._displays: list[DisplayInfo] = []
         self._capture_lock = anyio.Lock()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen")
+        self._screen_thread = SingleThreadRunner("screen")
         self.on_displays_changed: OnDisplaysChanged | None = None
 
     async def on_screen_thread(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self._thread.submit(function, *args))
+        return await self._screen_thread.run(function, *args)
 
     @property
     def backends(self) -> Backends:
@@ -94,11 +93,13 @@ class DeviceService:
         return self._backends
 
     async def aclose(self) -> None:
-        if self._backends is not None:
-            with anyio.CancelScope(shield=True):
-                await self.on_screen_thread(self._backends.close)
-            self._backends = None
-        self._thread.shutdown(wait=False)
+        backends, self._backends = self._backends, None
+        with anyio.CancelScope(shield=True):
+            try:
+                if backends is not None:
+                    await self.on_screen_thread(backends.close)
+            finally:
+                await self._screen_thread.aclose()
 
     @property
     def displays(self) -> list[DisplayInfo]:

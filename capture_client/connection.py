@@ -1,14 +1,16 @@
 """The capture client's link to the hub: connect out, hello, serve requests, heartbeats, reconnect.
 
 `run_client` keeps one WebSocket to the hub's `/devices/connect` alive: it reconnects with
-exponential backoff (with jitter) after any drop, and stops for good only when the hub refuses the
-client outright (bad token, unsupported protocol) or the caller cancels it (Ctrl-C).
+exponential backoff (with jitter) after any drop, network error or 5xx, and stops for good only when
+the hub refuses the client outright (HTTP 401/403 at the handshake: a bad, expired or unscoped token;
+or a fatal `error`: unsupported protocol, wrong device) or the caller cancels it (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -29,8 +31,36 @@ WELCOME_TIMEOUT = 10.0
 MISSED_HEARTBEATS = 3
 
 
+_DESCRIPTION = re.compile(r'error_description="([^"]*)"')
+
+
 class RefusedError(Exception):
     """The hub refused this client for a reason retrying cannot fix."""
+
+
+class _RedactingLogger(logging.LoggerAdapter):
+    """The websockets library logs every handshake header at DEBUG, the bearer token included."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs) -> None:
+        if len(args) == 2 and str(args[0]).lower() == "authorization":
+            args = (args[0], "[redacted]")
+        super().log(level, msg, *args, **kwargs)
+
+
+def handshake_refusal(error: websockets.InvalidStatus) -> RefusedError | None:
+    """A RefusedError naming the problem when the hub refused the token (401/403), else None: any
+    other status (a 5xx, a proxy not ready yet) is worth retrying."""
+    status = error.response.status_code
+    if status not in (401, 403):
+        return None
+    found = _DESCRIPTION.search(error.response.headers.get("WWW-Authenticate", ""))
+    if found:
+        reason = found.group(1)
+    elif status == 401:
+        reason = "the token is missing, invalid or expired: check --token, or mint a new one"
+    else:
+        reason = "the token lacks the `device` scope: mint one with --scopes device"
+    return RefusedError(f"HTTP {status}: {reason}")
 
 
 def device_url(server: str) -> str:
@@ -220,6 +250,7 @@ class CaptureClient:
                     compression=None,
                     open_timeout=10,
                     user_agent_header=f"realtime-mcp-capture/{__version__}",
+                    logger=_RedactingLogger(logging.getLogger("websockets.client")),
                 ) as ws:
                     session = await open_session(ws, self.config, self.service)
                     self.session, self.device_id = session, session.device_id
@@ -233,6 +264,11 @@ class CaptureClient:
                     if session.refused:
                         raise RefusedError(session.refused)
                     log.warning("the hub closed the connection (code %s)", ws.close_code)
+            except websockets.InvalidStatus as e:
+                refusal = handshake_refusal(e)
+                if refusal is not None:
+                    raise refusal from e
+                log.warning("connection to %s failed: %s", url, _describe(e))
             except (OSError, TimeoutError, websockets.WebSocketException, p.ProtocolError) as e:
                 log.warning("connection to %s failed: %s", url, _describe(e))
             if time.monotonic() - started > 10 * self.config.reconnect_min + 5:
@@ -245,5 +281,8 @@ class CaptureClient:
 
 def _describe(error: BaseException) -> str:
     if isinstance(error, websockets.InvalidStatus):
-        return f"HTTP {error.response.status_code} (is {DEVICE_PATH} served there?)"
+        status = error.response.status_code
+        if status >= 500:
+            return f"HTTP {status} (the server is not ready or failing)"
+        return f"HTTP {status} (is {DEVICE_PATH} served there?)"
     return f"{type(error).__name__}: {error}"

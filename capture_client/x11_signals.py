@@ -10,19 +10,25 @@ from __future__ import annotations
 import logging
 import select
 import threading
+from typing import Protocol
 
 from capture_client.backends.x11 import display_name, open_xlib_display
-from capture_client.guard import DisplayGuard
 
 log = logging.getLogger("realtime_mcp.capture")
 
 _POLL = 0.2
 
 
+class SignalSink(Protocol):
+    """What hears about display changes: the capture client's `DisplayGuard`, the server's local device."""
+
+    def signal(self, reason: str) -> None: ...
+
+
 class RandrSignals:
     """Feeds `guard` from RandR events on X display `display` until `stop()`."""
 
-    def __init__(self, guard: DisplayGuard, display: str | None = None) -> None:
+    def __init__(self, guard: SignalSink, display: str | None = None) -> None:
         from Xlib.ext import randr
 
         self._guard = guard

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from servers import __version__
 from servers.auth.http import AuthGuard, transport_security
+from servers.hub.device_auth import DeviceAuth
 from servers.hub.endpoint import create_device_route
 from servers.hub.hub import Hub
 from servers.settings import ServerName, Settings
@@ -66,7 +67,9 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
         return JSONResponse({"status": "ok", "version": __version__, "servers": names})
 
     routes.insert(0, Route("/healthz", healthz, methods=["GET"]))
-    routes.insert(1, create_device_route(hub))  # capture clients connect out to /devices/connect
+    # Capture clients connect out to /devices/connect; their tokens go through the same verifier.
+    device_auth = DeviceAuth.from_settings(settings, verifier=guard.verifier if guard else None)
+    routes.insert(1, create_device_route(hub, device_auth))
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[dict[str, Any]]:

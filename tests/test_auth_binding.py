@@ -21,6 +21,7 @@ from tests.support.fake_device import (
     jpeg,
     wait_for_device,
 )
+from tests.support.raw_mcp import POST_HEADERS, PROTOCOL, authorization, initialize, request
 from wire import protocol as p
 
 pytestmark = pytest.mark.anyio
@@ -117,11 +118,8 @@ async def test_a_skills_token_cannot_capture_or_point(tmp_path):
         for path in ("/screen/mcp", "/pointer/mcp"):
             response = await http.post(
                 url + path,
-                json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                headers={
-                    "authorization": f"Bearer {skills_only}",
-                    "accept": "application/json, text/event-stream",
-                },
+                json=request("tools/list"),
+                headers=POST_HEADERS | authorization(skills_only),
             )
             assert response.status_code == 403
     assert seen == {"mac-1": [], "mac-2": []}
@@ -129,33 +127,19 @@ async def test_a_skills_token_cannot_capture_or_point(tmp_path):
 
 async def test_stateful_session_stays_with_the_device_that_opened_it(tmp_path):
     settings = auth_settings(tmp_path, stateless=False, json_response=True)
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-03-26",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    base = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
     async with auth_suite(settings) as (url, _), httpx.AsyncClient() as http:
         opened = await http.post(
             f"{url}/skills/mcp",
-            json=init,
-            headers=base | {"authorization": f"Bearer {token('mac-1', ('skills',))}"},
+            json=initialize(),
+            headers=POST_HEADERS | authorization(token("mac-1", ("skills",))),
         )
         session = opened.headers["mcp-session-id"]
         hijack = await http.post(
             f"{url}/skills/mcp",
-            json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-            headers=base
-            | {
-                "authorization": f"Bearer {token('mac-2', ('skills',))}",
-                "mcp-session-id": session,
-                "mcp-protocol-version": "2025-03-26",
-            },
+            json=request("tools/list", 2),
+            headers=POST_HEADERS
+            | authorization(token("mac-2", ("skills",)))
+            | {"mcp-session-id": session, "mcp-protocol-version": PROTOCOL},
         )
     assert opened.status_code == 200
     assert hijack.status_code == 404

@@ -14,30 +14,16 @@ from servers.auth.secrets import AuthConfigError, secret_path
 from servers.cli import main
 from servers.settings import Settings
 from tests.support.auth import auth_settings, auth_suite, mcp_client, tampered, token, write_skill
+from tests.support.raw_mcp import OPENAI_CLIENT, OPENAI_HEADERS, PROTOCOL, authorization, initialize, request
 
 pytestmark = pytest.mark.anyio
 
 SERVERS = ("skills", "screen", "pointer")
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-03-26",
-        "capabilities": {},
-        "clientInfo": {"name": "openai-mcp", "version": "1.0.0"},
-    },
-}
-# Shaped like OpenAI's hosted MCP client.
-OPENAI_HEADERS = {
-    "user-agent": "openai-mcp/1.0.0",
-    "accept": "application/json, text/event-stream",
-    "content-type": "application/json",
-}
+INITIALIZE = initialize(OPENAI_CLIENT)
 
 
 def _bearer(value: str | None) -> dict[str, str]:
-    return OPENAI_HEADERS | ({"authorization": f"Bearer {value}"} if value else {})
+    return OPENAI_HEADERS | (authorization(value) if value else {})
 
 
 def _challenge(response: httpx.Response) -> dict[str, str]:
@@ -94,8 +80,8 @@ async def test_valid_token_works_for_an_openai_shaped_client(tmp_path):
         assert init.status_code == 200
         listing = await http.post(
             f"{url}/skills/mcp",
-            json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-            headers=_bearer(bearer) | {"mcp-protocol-version": "2025-03-26"},
+            json=request("tools/list", 2),
+            headers=_bearer(bearer) | {"mcp-protocol-version": PROTOCOL},
         )
     assert listing.status_code == 200
     assert "load_skill" in listing.text

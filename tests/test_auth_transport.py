@@ -9,27 +9,15 @@ import pytest
 from servers.auth.http import transport_security
 from servers.settings import Settings
 from tests.support.auth import auth_settings, auth_suite, mcp_client, token, write_skill
+from tests.support.raw_mcp import POST_HEADERS, authorization, initialize
 
 pytestmark = pytest.mark.anyio
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-03-26",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
+INITIALIZE = initialize()
 
 
 def _headers(**extra: str) -> dict[str, str]:
-    return {
-        "accept": "application/json, text/event-stream",
-        "content-type": "application/json",
-        "authorization": f"Bearer {token(scopes=('skills',))}",
-    } | extra
+    return POST_HEADERS | authorization(token(scopes=("skills",))) | extra
 
 
 async def test_foreign_host_and_origin_are_refused_on_loopback(tmp_path):

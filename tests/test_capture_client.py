@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 import anyio
@@ -14,12 +15,13 @@ import pytest
 
 from capture_client.backends import get_backends
 from capture_client.client import CapturedFrame, DeviceService
-from capture_client.connection import device_url
+from capture_client.connection import CaptureClient, ClientConfig, RefusedError, device_url
 from capture_client.guard import DisplayGuard, Phase
 from capture_client.x11_signals import RandrSignals, ScreenSizeProbe
 from servers.app import create_app
 from servers.hub.device import CaptureRequest
 from servers.settings import Settings
+from tests.support.auth import token as minted_token
 from tests.support.capture_client import running_capture_client
 from tests.support.fake_device import wait_for_device
 from tests.support.http import free_port, serve
@@ -43,7 +45,7 @@ def suite(**changes: Any):
     return create_app(Settings(**(base | changes)))
 
 
-def capture_cli(url: str, display: str, token: str = TOKEN) -> subprocess.Popen[str]:
+def capture_cli(url: str, display: str, token: str = TOKEN, *extra: str) -> subprocess.Popen[str]:
     env = os.environ | {"REALTIME_MCP_DEVICE_TOKEN": token}
     return subprocess.Popen(
         [
@@ -56,6 +58,7 @@ def capture_cli(url: str, display: str, token: str = TOKEN) -> subprocess.Popen[
             "--display",
             display,
             "--no-hotkey",
+            *extra,
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -105,11 +108,71 @@ async def test_the_cli_client_serves_captures_and_exits_cleanly_on_ctrl_c():
 async def test_the_cli_explains_a_refused_token_and_stops():
     with running_xvnc(640, 480) as x:
         async with serve(suite()) as url:
-            process = capture_cli(url, x.display, token="not-the-token-7f3a")
+            # DEBUG logs every handshake header: the token must still not show.
+            process = capture_cli(url, x.display, "not-the-token-7f3a", "--log-level", "DEBUG")
             code, output = await wait_exit(process)
-    assert code == 2
-    assert "refused" in output and "not valid" in output
+    assert code == 2, output
+    assert "refused" in output and "HTTP 401" in output and "not valid" in output
     assert "not-the-token-7f3a" not in output
+    assert "reconnecting" not in output  # stopped at once, no retry loop
+
+
+@pytest.mark.parametrize(
+    ("scopes", "age", "expected"),
+    [
+        (("device",), 600, ["HTTP 401", "(expired)", "token mint"]),
+        (("skills", "screen"), 0, ["HTTP 403", "lacks the `device` scope", "--scopes device"]),
+    ],
+)
+async def test_the_cli_names_an_expired_or_unscoped_token(scopes, age, expected):
+    from tests.support.auth import SECRET
+
+    token = minted_token("desk", scopes=scopes, ttl=60, now=time.time() - age)
+    with running_xvnc(640, 480) as x:
+        async with serve(suite(auth=True, token_secret=SECRET)) as url:
+            process = capture_cli(url, x.display, token)
+            code, output = await wait_exit(process)
+    assert code == 2, output
+    for text in expected:
+        assert text in output, output
+    assert token not in output
+
+
+async def test_the_client_retries_a_5xx_and_a_dropped_link_but_stops_on_401():
+    import websockets
+    from websockets.asyncio.server import ServerConnection
+    from websockets.http11 import Request
+
+    attempts: list[str] = []
+
+    def answer(connection: ServerConnection, request: Request):
+        attempts.append(request.headers.get("Authorization", ""))
+        if len(attempts) == 1:
+            return connection.respond(503, "starting up")
+        if len(attempts) == 3:
+            refusal = connection.respond(401, "no")
+            refusal.headers["WWW-Authenticate"] = (
+                'Bearer error="invalid_token", error_description="The device token is not valid (expired)"'
+            )
+            return refusal
+        return None
+
+    async def drop_after_hello(ws) -> None:
+        await ws.recv()
+        await ws.close(1011, "going away")
+
+    with running_xvnc(640, 480) as x:
+        service = DeviceService(lambda: get_backends(display=x.display), DisplayGuard())
+        try:
+            async with websockets.serve(drop_after_hello, "127.0.0.1", 0, process_request=answer) as hub:
+                port = hub.sockets[0].getsockname()[1]
+                config = ClientConfig(server=f"http://127.0.0.1:{port}", token=TOKEN, reconnect_min=0.05)
+                with anyio.fail_after(30), pytest.raises(RefusedError) as refused:
+                    await CaptureClient(config, service).run()
+        finally:
+            await service.aclose()
+    assert attempts == [f"Bearer {TOKEN}"] * 3  # 503, then a link that dropped, then the refusal
+    assert str(refused.value) == "HTTP 401: The device token is not valid (expired)"
 
 
 def test_the_cli_asks_for_server_and_token():

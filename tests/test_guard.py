@@ -90,6 +90,14 @@ class Sim:
         return [e for e in self.emitted if start <= e[0] < end]
 
 
+def read_guard(**options) -> tuple[Clock, DisplayGuard]:
+    """A guard on a simulated clock whose displays (TWO_DISPLAYS) were just read."""
+    clock = Clock()
+    guard = DisplayGuard(clock=clock, **options)
+    guard.reset_done(TWO_DISPLAYS)
+    return clock, guard
+
+
 def cb(display: int, flags: int):
     return lambda sim: sim.guard.reconfiguration(display, flags)
 
@@ -187,9 +195,7 @@ def test_sleep_holds_capture_until_wake_and_a_quiet_period_after_it():
 
 
 def test_status_while_asleep_has_no_settle_time():
-    clock = Clock()
-    guard = DisplayGuard(clock=clock)
-    guard.reset_done(TWO_DISPLAYS)
+    clock, guard = read_guard()
     guard.sleep()
     clock.now = 100.0
     status = guard.status()
@@ -216,9 +222,7 @@ def test_a_layout_change_seen_by_polling_replaces_the_stale_capture_instance():
 
 
 def test_a_frame_whose_capture_overlapped_a_signal_is_dropped():
-    clock = Clock()
-    guard = DisplayGuard(quiet_period=1.0, clock=clock)
-    guard.reset_done(TWO_DISPLAYS)
+    _, guard = read_guard(quiet_period=1.0)
     ticket = guard.begin_capture()
     assert ticket is not None
     guard.signal("randr: screen change")  # arrives while the grab runs
@@ -227,9 +231,7 @@ def test_a_frame_whose_capture_overlapped_a_signal_is_dropped():
 
 
 def test_a_frame_with_a_layout_other_than_the_known_one_is_refused():
-    clock = Clock()
-    guard = DisplayGuard(quiet_period=1.0, clock=clock)
-    guard.reset_done(TWO_DISPLAYS)
+    _, guard = read_guard(quiet_period=1.0)
     ticket = guard.begin_capture()
     assert ticket is not None
     assert guard.admit(ticket, black=False, layout=EXTERNAL_ONLY) is False
@@ -237,9 +239,7 @@ def test_a_frame_with_a_layout_other_than_the_known_one_is_refused():
 
 
 def test_a_signal_during_the_reset_repeats_the_reset():
-    clock = Clock()
-    guard = DisplayGuard(quiet_period=1.0, clock=clock)
-    guard.reset_done(TWO_DISPLAYS)
+    clock, guard = read_guard(quiet_period=1.0)
     guard.signal("randr")
     clock.now = 1.5
     assert guard.status().needs_reset

@@ -1,4 +1,4 @@
-"""The device endpoint under bad input: tokens, versions, malformed, oversized and out-of-order
+"""The device endpoint under bad input: versions, malformed, oversized and out-of-order
 messages, decompression bombs, frames for displays that are gone, and dead links.
 
 Real uvicorn on loopback, a real `websockets` client. After every bad message the link must still
@@ -17,7 +17,6 @@ import websockets
 from PIL import Image
 
 from servers.hub.device import CaptureRequest, DeviceError
-from servers.hub.device_auth import DeviceAuthError, authenticate_device
 from tests.support.fake_device import (
     LEFT,
     MAIN,
@@ -26,7 +25,6 @@ from tests.support.fake_device import (
     device_hub,
     display_geometry,
     frame_message,
-    relay_settings,
     wait_for_device,
 )
 from wire import protocol as p
@@ -82,15 +80,6 @@ def hello(**changes) -> str:
     return p.encode(p.Hello(**(fields | changes)))
 
 
-async def test_a_wrong_token_is_refused_with_a_fatal_error():
-    async with device_hub() as (hub, url):
-        error, code = await refused(url, hello(), token="tok-2")
-        assert error.code == "unauthorized" and "mac-1" in error.message
-        assert "tok-2" not in error.message
-        assert code == 1008
-        assert hub.devices.connected() == []
-
-
 async def test_an_unsupported_protocol_version_is_refused():
     async with device_hub() as (_, url):
         error, _ = await refused(url, hello(protocol_version=99))
@@ -101,18 +90,6 @@ async def test_anything_before_hello_is_out_of_order():
     async with device_hub() as (_, url):
         error, _ = await refused(url, p.encode(p.Ping()))
     assert error.code == "out_of_order"
-
-
-def test_authenticate_device_checks_the_claimed_id():
-    settings = relay_settings()
-    assert authenticate_device(settings, "tok-2", "mac-2") == "mac-2"
-    assert authenticate_device(settings, "tok-2", None) == "mac-2"
-    with pytest.raises(DeviceAuthError, match="not valid for device 'mac-1'"):
-        authenticate_device(settings, "tok-2", "mac-1")
-    with pytest.raises(DeviceAuthError, match="No device token"):
-        authenticate_device(settings, None, "mac-1")
-    with pytest.raises(DeviceAuthError, match="--device-token"):
-        authenticate_device(relay_settings(device_tokens={}, auth=False), "x", "mac-1")
 
 
 async def test_malformed_oversized_and_out_of_order_messages_get_errors_and_the_link_lives():

@@ -65,6 +65,37 @@ def test_an_id_never_issued_is_unknown():
         store.get("f_made_up")
 
 
+def test_a_frame_of_an_earlier_layout_epoch_is_refused_with_what_to_do():
+    from servers.hub.device import Device, new_layout_epoch
+    from servers.hub.frames import StaleLayoutError, check_layout
+
+    class Screen(Device):
+        id = "mac-1"
+        kind = "relay"
+
+        async def list_displays(self):
+            raise NotImplementedError
+
+        async def capture(self, request):
+            raise NotImplementedError
+
+        async def move_pointer(self, x, y):
+            raise NotImplementedError
+
+        async def highlight(self, area, label):
+            raise NotImplementedError
+
+    device = Screen()
+    device.layout_epoch = new_layout_epoch()
+    store = FrameStore(ttl=300, max_frames=10)
+    current = store.put(GEOMETRY, "mac-1", device.layout_epoch)
+    check_layout(store.get(current.frame_id), device)  # same epoch: usable
+    device.layout_epoch = new_layout_epoch()
+    assert device.layout_epoch != current.layout_epoch
+    with pytest.raises(StaleLayoutError, match=r"taken before the display layout of device 'mac-1' changed"):
+        check_layout(store.get(current.frame_id), device)
+
+
 def raw_from(image: Image.Image, *, pad: int = 0) -> RawCapture:
     """A BGRX buffer like a screen grab's, optionally with padded rows (macOS does that)."""
     row = image.width * 4 + pad

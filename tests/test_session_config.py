@@ -20,6 +20,7 @@ from servers.hub.hub import Hub
 from servers.realtime.session_config import SERVER_TOOLS, instructions
 from servers.settings import Settings
 from tests.support.auth import SECRET, auth_settings, auth_suite, write_skill
+from tests.support.raw_mcp import POST_HEADERS, PROTOCOL, authorization, initialize, request
 
 PUBLIC = "https://mcp.example.com"
 TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -153,31 +154,20 @@ async def test_allowed_tools_match_what_the_servers_offer(tmp_path):
 async def test_printed_config_works_against_the_running_suite(tmp_path, monkeypatch, capsys):
     """Each printed tool entry, used the way OpenAI's hosted client uses it, reaches its server."""
     monkeypatch.setenv("REALTIME_MCP_TOKEN_SECRET", SECRET)
-    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-03-26",
-            "capabilities": {},
-            "clientInfo": {"name": "o", "version": "1"},
-        },
-    }
     async with auth_suite(auth_settings(write_skill(tmp_path))) as (url, _), httpx.AsyncClient() as http:
         assert main(["session-config", "--public-url", url, "--device", "mac-1"]) == 0
         tools = json.loads(capsys.readouterr().out)["session"]["tools"]
         for tool in tools:
-            auth = headers | {"authorization": f"Bearer {tool['authorization']}"}
-            assert (await http.post(tool["server_url"], json=initialize, headers=auth)).status_code == 200
+            auth = POST_HEADERS | authorization(tool["authorization"])
+            assert (await http.post(tool["server_url"], json=initialize(), headers=auth)).status_code == 200
             listing = await http.post(
                 tool["server_url"],
-                json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-                headers=auth | {"mcp-protocol-version": "2025-03-26"},
+                json=request("tools/list", 2),
+                headers=auth | {"mcp-protocol-version": PROTOCOL},
             )
             assert listing.status_code == 200
             for name in tool["allowed_tools"]:
                 assert f'"{name}"' in listing.text
             others = [t["server_url"] for t in tools if t is not tool]
             for other in others:
-                assert (await http.post(other, json=initialize, headers=auth)).status_code == 403
+                assert (await http.post(other, json=initialize(), headers=auth)).status_code == 403

@@ -1,6 +1,8 @@
 """The skills server over real HTTP: raw requests shaped like OpenAI's hosted MCP client, and mcp.Client."""
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import httpx
@@ -9,7 +11,9 @@ from mcp import Client
 
 from servers.app import create_app
 from servers.settings import Settings
+from tests.support import raw_mcp
 from tests.support.http import serve
+from tests.support.raw_mcp import OPENAI_CLIENT, OPENAI_HEADERS, PROTOCOL, initialize_params
 from tests.support.skillfiles import write_skill
 
 pytestmark = pytest.mark.anyio
@@ -20,11 +24,6 @@ MODES = [
     pytest.param(False, False, id="stateful-sse"),
     pytest.param(False, True, id="stateful-json"),
 ]
-OPENAI_HEADERS = {
-    "user-agent": "openai-mcp/1.0.0",
-    "accept": "application/json, text/event-stream",
-    "content-type": "application/json",
-}
 
 
 @pytest.fixture
@@ -50,7 +49,7 @@ class OpenAIShapedClient:
     `accept` naming both JSON and SSE, and (optionally) a brand-new session for every call."""
 
     def __init__(
-        self, http: httpx.AsyncClient, url: str, json_response: bool, protocol: str = "2025-03-26"
+        self, http: httpx.AsyncClient, url: str, json_response: bool, protocol: str = PROTOCOL
     ) -> None:
         self.http, self.url, self.json_response, self.protocol = http, url, json_response, protocol
         self.session_id: str | None = None
@@ -73,9 +72,7 @@ class OpenAIShapedClient:
 
     async def _post(self, method: str, params: dict | None = None) -> httpx.Response:
         self.next_id += 1
-        body = {"jsonrpc": "2.0", "id": self.next_id, "method": method} | (
-            {"params": params} if params else {}
-        )
+        body = raw_mcp.request(method, self.next_id, params)
         return await self.http.post(self.url, json=body, headers=self._headers())
 
     async def request(self, method: str, params: dict | None = None) -> dict:
@@ -83,14 +80,7 @@ class OpenAIShapedClient:
 
     async def open_session(self) -> dict:
         self.session_id = None
-        response = await self._post(
-            "initialize",
-            {
-                "protocolVersion": self.protocol,
-                "capabilities": {},
-                "clientInfo": {"name": "openai-mcp", "version": "1.0.0"},
-            },
-        )
+        response = await self._post("initialize", initialize_params(OPENAI_CLIENT, self.protocol))
         answer = self._decode(response)
         # Stateful servers name the session in a header; stateless ones do not.
         self.session_id = response.headers.get("mcp-session-id")
@@ -101,13 +91,21 @@ class OpenAIShapedClient:
         return answer
 
 
-@pytest.mark.parametrize(("stateless", "json_response"), MODES)
-async def test_openai_shaped_client_lists_and_calls_tools(library, stateless, json_response):
+@asynccontextmanager
+async def openai_shaped(
+    library, stateless: bool, json_response: bool, protocol: str = PROTOCOL
+) -> AsyncIterator[OpenAIShapedClient]:
+    """The suite serving `library` on real uvicorn, and a raw client shaped like OpenAI's at its skills."""
     async with (
         serve(create_app(_settings(library, stateless, json_response))) as url,
         httpx.AsyncClient(timeout=30) as http,
     ):
-        client = OpenAIShapedClient(http, f"{url}/skills/mcp", json_response)
+        yield OpenAIShapedClient(http, f"{url}/skills/mcp", json_response, protocol)
+
+
+@pytest.mark.parametrize(("stateless", "json_response"), MODES)
+async def test_openai_shaped_client_lists_and_calls_tools(library, stateless, json_response):
+    async with openai_shaped(library, stateless, json_response) as client:
         init = await client.open_session()
         assert init["result"]["protocolVersion"] == "2025-03-26"
         assert init["result"]["serverInfo"]["name"] == "realtime-mcp-skills"
@@ -134,11 +132,7 @@ async def test_openai_shaped_client_lists_and_calls_tools(library, stateless, js
 
 @pytest.mark.parametrize(("stateless", "json_response"), MODES)
 async def test_openai_shaped_client_with_a_new_session_for_every_call(library, stateless, json_response):
-    async with (
-        serve(create_app(_settings(library, stateless, json_response))) as url,
-        httpx.AsyncClient(timeout=30) as http,
-    ):
-        client = OpenAIShapedClient(http, f"{url}/skills/mcp", json_response)
+    async with openai_shaped(library, stateless, json_response) as client:
         sessions = set()
         for call in range(3):
             await client.open_session()
@@ -183,11 +177,7 @@ async def test_skills_in_the_full_suite_mount(library):
 
 @pytest.mark.parametrize("json_response", [False, True])
 async def test_openai_shaped_client_at_protocol_2024_11_05(library, json_response):
-    async with (
-        serve(create_app(_settings(library, True, json_response))) as url,
-        httpx.AsyncClient(timeout=30) as http,
-    ):
-        client = OpenAIShapedClient(http, f"{url}/skills/mcp", json_response, protocol="2024-11-05")
+    async with openai_shaped(library, True, json_response, protocol="2024-11-05") as client:
         init = await client.open_session()
         assert init["result"]["protocolVersion"] == "2024-11-05"
         found = await client.request(

@@ -15,6 +15,7 @@ from servers.app import create_app
 from servers.settings import Settings
 from servers.skills.server import create_server
 from tests.support.http import free_port, serve
+from tests.support.process import interrupt
 from tests.support.skillfiles import write_raw, write_skill
 
 pytestmark = pytest.mark.anyio
@@ -211,12 +212,7 @@ async def test_realtime_mcp_serve_skills_runs_standalone_and_reloads(tmp_path):
                         break
                 await anyio.sleep(0.05)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        interrupt(process)
     assert process.returncode in (0, -signal.SIGINT, 130)
 
 

@@ -9,9 +9,11 @@ cost a third more bytes plus an encode and a decode per frame.
 
 Conversation:
 
-1. client -> hub  `hello` (protocol version, device id, client version, displays); the bearer token
-   rides in the handshake's `Authorization` header, never in a message.
-2. hub -> client  `welcome` (heartbeat interval, caps), or `error` + close (bad token, version).
+0. The bearer token rides in the upgrade request's `Authorization` header, never in a message; the
+   hub checks it before accepting and refuses with HTTP 401 / 403 (no socket opens).
+1. client -> hub  `hello` (protocol version, device id, client version, displays); the device id
+   must be the token's, or left out.
+2. hub -> client  `welcome` (heartbeat interval, caps), or `error` + close (version, wrong device).
 3. Either way, any time: `ping` -> `pong`. Silence longer than `heartbeat_timeout` is a dead link.
 4. hub -> client  `capture` / `move_pointer` / `highlight`, each with a `request_id`.
    client -> hub  binary `frame` (with `request_id`) / `pointer_done` / `request_failed`.
@@ -190,7 +192,7 @@ class ErrorMessage(_Message):
     message: Text
     request_id: str | None = None
     fatal: bool = False
-    """The connection closes after this (bad token, unsupported version): do not retry as is."""
+    """The connection closes after this (unsupported version, wrong device): do not retry as is."""
 
 
 ClientMessage = Hello | PointerDone | RequestFailed | DisplaysChanged | Ping | Pong | ErrorMessage

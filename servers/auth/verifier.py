@@ -29,12 +29,18 @@ class JwtTokenVerifier:
         return verify(self._keys, token, issuer=self._issuer, audience=self._audience)
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        """The SDK's `TokenVerifier` method, used by the bearer middleware of every MCP endpoint."""
         try:
-            claims = self.claims(token)
+            return self.access_token(token)
         except InvalidTokenError as e:
             # The reason only: the token itself never reaches a log.
             log.info("Refused a bearer token: %s", e)
             return None
+
+    def access_token(self, token: str) -> AccessToken:
+        """What `verify_token` accepts, or `InvalidTokenError` with the reason (the device endpoint
+        answers with it, so a capture client can say "expired" rather than just "refused")."""
+        claims = self.claims(token)
         return AccessToken(
             token=token,
             client_id=claims.device,

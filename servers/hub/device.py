@@ -6,6 +6,7 @@ client are two implementations, so a new kind of device plugs in without touchin
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Literal
@@ -62,6 +63,8 @@ class Frame:
     stale_reason: str | None = None
     """Set when this is the last good frame returned in place of a black or failed capture."""
     frame_id: str = field(default="")
+    layout_epoch: int = 0
+    """The device's `layout_epoch` when the pixels were grabbed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +75,26 @@ class PointerResult:
     display: int | None = None
 
 
+_layout_epochs = itertools.count(1)
+
+
+def new_layout_epoch() -> int:
+    """A layout epoch never handed out before in this process, by any device.
+
+    Process-wide rather than per device, so a device that reconnects (a new object under the same
+    id) never repeats an epoch of the connection it replaced.
+    """
+    return next(_layout_epochs)
+
+
 class Device(ABC):
     """A screen plus a pointer."""
 
     id: str
     kind: Literal["local", "relay"]
+    layout_epoch: int = 0
+    """Changes whenever the device's display layout changes; frames carry the epoch they were taken
+    in, and the hub refuses to map coordinates through a frame of an earlier epoch."""
 
     @abstractmethod
     async def list_displays(self) -> list[DisplayInfo]:

@@ -1,20 +1,22 @@
 """The device WebSocket endpoint (`/devices/connect`) that capture clients connect out to.
 
-One connection per device: hello, token check, welcome, then the relay reads every message while a
-heartbeat task pings and drops a link that has gone silent. A reconnect with the same device id
-replaces the old connection (its pending calls fail at once); nothing needs a restart.
+One connection per device: the token is checked at the HTTP upgrade (a refusal is a real 401/403
+with `WWW-Authenticate`, and no socket is opened), then hello, welcome, and the relay reads every
+message while a heartbeat task pings and drops a link that has gone silent. A reconnect with the
+same device id replaces the old connection (its pending calls fail at once); nothing needs a restart.
 """
 
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 
 import anyio
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from servers import __version__
-from servers.hub.device_auth import DeviceAuthError, authenticate_device
+from servers.hub.device_auth import DeviceAuth, DeviceAuthError
 from servers.hub.hub import Hub
 from servers.hub.relay import RelayDevice
 from wire import protocol as p
@@ -26,11 +28,6 @@ HELLO_TIMEOUT = 10.0
 MISSED_HEARTBEATS = 3
 """A link silent for this many heartbeat intervals is dead."""
 POLICY_VIOLATION = 1008
-
-
-def _bearer(websocket: WebSocket) -> str | None:
-    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 class _Link:
@@ -82,26 +79,74 @@ async def _receive_hello(websocket: WebSocket) -> p.Hello:
     return hello
 
 
-def create_device_route(hub: Hub) -> WebSocketRoute:
-    """The WebSocket route capture clients connect to, bound to this app's hub."""
+_INCOMPLETE_HANDSHAKE = "ASGI callable returned without completing handshake"
+_denied: ContextVar[bool] = ContextVar("realtime_mcp_device_upgrade_denied", default=False)
+
+
+class _DeniedUpgradeFilter(logging.Filter):
+    """uvicorn's websockets-sansio protocol logs "ASGI callable returned without completing
+    handshake." at ERROR after every denial response: it never marks such a handshake done (reported
+    upstream as Kludex/uvicorn pull 3138; wsproto gets it right). A refused token is routine, not a
+    server error, so that one record is dropped, and only for upgrades this endpoint denied: the flag
+    lives in the connection task's context, which uvicorn logs from right after the app returns."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_denied.get() and record.getMessage().startswith(_INCOMPLETE_HANDSHAKE))
+
+
+_DENIED_UPGRADE_FILTER = _DeniedUpgradeFilter()
+
+
+async def _deny(websocket: WebSocket, refusal: DeviceAuthError) -> None:
+    """Answer the upgrade with the HTTP refusal instead of accepting it."""
+    client = websocket.client
+    log.warning(
+        "device connection from %s refused with HTTP %d: %s",
+        client.host if client else "?",
+        refusal.status,
+        refusal,
+    )
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        _denied.set(True)
+        await websocket.send_denial_response(refusal.response())
+    else:  # a server without the denial-response extension can only say 403, without a challenge
+        await websocket.close(POLICY_VIOLATION)
+
+
+def create_device_route(hub: Hub, auth: DeviceAuth | None = None) -> WebSocketRoute:
+    """The WebSocket route capture clients connect to, bound to this app's hub. `auth`: the tokens
+    accepted (the app passes one sharing the MCP endpoints' verifier); from the settings if None."""
     settings = hub.settings
     interval = settings.device_heartbeat_interval
+    device_auth = auth if auth is not None else DeviceAuth.from_settings(settings)
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if _DENIED_UPGRADE_FILTER not in uvicorn_log.filters:
+        uvicorn_log.addFilter(_DENIED_UPGRADE_FILTER)
 
     async def device_endpoint(websocket: WebSocket) -> None:
+        try:
+            device_id = await device_auth.authenticate(websocket.headers.get("authorization"))
+        except DeviceAuthError as e:
+            await _deny(websocket, e)
+            return
         await websocket.accept()
         link = _Link(websocket)
         try:
             hello = await _receive_hello(websocket)
-            device_id = authenticate_device(settings, _bearer(websocket), hello.device_id)
+            if hello.device_id not in (None, device_id):
+                log.warning("device %s tried to connect as %s: refused", device_id, hello.device_id)
+                await _refuse(
+                    link,
+                    "wrong_device",
+                    f"This token is for device {device_id!r}, not {hello.device_id!r}: "
+                    "leave --device-id out, or use that device's token.",
+                )
+                return
         except TimeoutError:
             await _refuse(link, "timeout", f"no hello within {HELLO_TIMEOUT:g} s")
             return
         except p.ProtocolError as e:
             await _refuse(link, e.code, str(e))
-            return
-        except DeviceAuthError as e:
-            log.warning("device connection refused: %s", e)
-            await _refuse(link, "unauthorized", str(e))
             return
         except WebSocketDisconnect:
             return

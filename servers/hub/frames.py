@@ -4,6 +4,10 @@ Ids are short random tokens (72 bits), so one caller cannot guess another's fram
 `frame_ttl` seconds and at most `frame_cache_size` of them are kept; ids that aged out or were
 pushed out are remembered a while longer so the error can say "expired" rather than "unknown".
 Only geometry is kept here, never pixels.
+
+Each frame also keeps its device's layout epoch from when it was grabbed; once the device's
+display layout changes, the frame's geometry maps to places that may be gone or moved, so it is
+refused (`check_layout`) before any pointer moves or zoom captures through it.
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from servers.auth.verifier import caller_device
-from servers.hub.device import DeviceError
+from servers.hub.device import Device, DeviceError
 from wire.geometry import FrameGeometry
 
 
 class UnknownFrameError(DeviceError):
     """The frame id was never issued here, or its geometry has expired."""
+
+
+class StaleLayoutError(DeviceError):
+    """The frame was taken before its device's display layout changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +38,8 @@ class StoredFrame:
     device_id: str
     created_at: float
     """`time.monotonic()` when it was stored."""
+    layout_epoch: int = 0
+    """The device's layout epoch when the frame was grabbed."""
 
 
 class FrameStore:
@@ -44,11 +54,11 @@ class FrameStore:
         self._expire()
         return len(self._frames)
 
-    def put(self, geometry: FrameGeometry, device_id: str) -> StoredFrame:
-        """Record a frame's geometry; returns it with its new id."""
+    def put(self, geometry: FrameGeometry, device_id: str, layout_epoch: int = 0) -> StoredFrame:
+        """Record a frame's geometry (and the layout epoch it was grabbed in); returns it with its new id."""
         self._expire()
         frame_id = "f_" + secrets.token_urlsafe(9)
-        stored = StoredFrame(frame_id, geometry, device_id, self._clock())
+        stored = StoredFrame(frame_id, geometry, device_id, self._clock(), layout_epoch)
         self._frames[frame_id] = stored
         while len(self._frames) > self.max_frames:
             old, _ = self._frames.popitem(last=False)
@@ -86,3 +96,13 @@ class FrameStore:
         self._gone[frame_id] = None
         while len(self._gone) > 4 * self.max_frames:
             self._gone.popitem(last=False)
+
+
+def check_layout(stored: StoredFrame, device: Device) -> None:
+    """Refuse a frame taken before `device`'s display layout last changed."""
+    if stored.layout_epoch != device.layout_epoch:
+        raise StaleLayoutError(
+            f"Frame {stored.frame_id!r} was taken before the display layout of device {device.id!r} "
+            "changed, so its coordinates no longer match the screen; nothing was done. Capture again "
+            "(capture_screen) and use the new frame_id."
+        )

@@ -29,6 +29,7 @@ from servers.hub.device import (
     DeviceUnavailableError,
     Frame,
     PointerResult,
+    new_layout_epoch,
 )
 from servers.hub.received_image import BadImageError, check_image
 from wire import protocol as p
@@ -97,6 +98,9 @@ class RelayDevice(Device):
         self.platform = hello.platform
         self.can_push = hello.can_push
         self._displays = list(hello.displays)
+        # A new connection is a new epoch even under a known id: what changed while the device was
+        # away is unknown, so frames of the connection it replaces are not trusted.
+        self.layout_epoch = new_layout_epoch()
         self._send = send_text
         self._capture_timeout = capture_timeout
         self._clock = clock
@@ -250,7 +254,11 @@ class RelayDevice(Device):
         # Ages are measured on the hub's clock: the client's may be skewed, and frames are sent
         # the moment they are grabbed.
         frame = Frame(
-            data=image, mime_type=header.mime_type, geometry=header.geometry, captured_at=self._clock()
+            data=image,
+            mime_type=header.mime_type,
+            geometry=header.geometry,
+            captured_at=self._clock(),
+            layout_epoch=self.layout_epoch,
         )
         self._remember(frame)
         if header.pushed:
@@ -385,11 +393,12 @@ class RelayDevice(Device):
         return replace(frame, stale_reason=f"{why}; this is its last good frame")
 
     def _displays_changed(self, displays: list[DisplayInfo], reason: str) -> None:
+        if list(displays) == self._displays:
+            return  # the same layout again: frames taken in it still map correctly
         log.info("device %s: display layout changed (%s)", self.id, reason or "no reason given")
         self._displays = list(displays)
-        # Frames of the old layout would map pointer moves onto displays that are gone.
-        self._latest = {
-            key: frame for key, frame in self._latest.items() if self._full_key(frame.geometry) == key
-        }
-        if self._pushed is not None and self._full_key(self._pushed.geometry) is None:
-            self._pushed = None
+        # Frames of the old layout would map pointer moves onto displays that are gone or moved:
+        # they are refused from now on, so none is offered as a fallback either.
+        self.layout_epoch = new_layout_epoch()
+        self._latest.clear()
+        self._pushed = None

@@ -11,7 +11,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from servers.hub.device import Device, DeviceError, DeviceUnavailableError
-from servers.hub.frames import StoredFrame
+from servers.hub.frames import StoredFrame, check_layout
+from servers.hub.hub import Hub
 from servers.hub.registry import DeviceRegistry
 from wire.geometry import GeometryError
 
@@ -38,10 +39,19 @@ def domain_errors() -> Iterator[None]:
 
 
 def device_for_frame(devices: DeviceRegistry, frame: StoredFrame, requested: str | None) -> Device:
-    """The device a frame was captured on; naming a different one is an error, not a silent switch."""
+    """The device a frame was captured on, if the frame still matches its display layout; naming a
+    different device is an error, not a silent switch."""
     if requested and requested != frame.device_id:
         raise DeviceUnavailableError(
             f"Frame {frame.frame_id!r} was captured on device {frame.device_id!r}, not {requested!r}: "
             "capture on that device first, or leave `device` out."
         )
-    return devices.resolve(frame.device_id)
+    device = devices.resolve(frame.device_id)
+    check_layout(frame, device)
+    return device
+
+
+def resolve_frame(hub: Hub, frame_id: str, requested: str | None) -> tuple[StoredFrame, Device]:
+    """The frame a tool was given and the device it was captured on (see `device_for_frame`)."""
+    stored = hub.frames.get(frame_id)
+    return stored, device_for_frame(hub.devices, stored, requested)

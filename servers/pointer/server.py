@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from servers import __version__
 from servers.hub.hub import Hub
-from servers.hub.tooling import DeviceParam, FrameIdParam, device_for_frame, domain_errors
+from servers.hub.tooling import DeviceParam, FrameIdParam, domain_errors, resolve_frame
 from servers.settings import Settings
 from wire.geometry import Rect, image_area_to_pointer, image_to_pointer
 
@@ -78,8 +78,7 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[An
         """Move the user's pointer to pixel (x, y) of a frame's image (the frame capture_screen or zoom
         returned). Returns where it went on the screen."""
         with domain_errors():
-            stored = hub.frames.get(frame_id)
-            target = device_for_frame(hub.devices, stored, device)
+            stored, target = resolve_frame(hub, frame_id, device)
             px, py = image_to_pointer(stored.geometry, x, y)
             moved = await target.move_pointer(px, py)
         result = PointResult(
@@ -111,8 +110,7 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[An
         """Mark a rectangle of a frame's image for the user (on this server's own display: the pointer
         moves to its centre). Coordinates are the frame's image pixels."""
         with domain_errors():
-            stored = hub.frames.get(frame_id)
-            target = device_for_frame(hub.devices, stored, device)
+            stored, target = resolve_frame(hub, frame_id, device)
             area = image_area_to_pointer(stored.geometry, x, y, width, height)
             moved = await target.highlight(area, label)
         result = PointResult(

@@ -16,7 +16,7 @@ from pydantic import Field
 from servers import __version__
 from servers.hub.device import CaptureRequest, Device, Frame
 from servers.hub.hub import Hub
-from servers.hub.tooling import DeviceParam, FrameIdParam, device_for_frame, domain_errors
+from servers.hub.tooling import DeviceParam, FrameIdParam, domain_errors, resolve_frame
 from servers.screen.describe import (
     CaptureResult,
     DisplaysResult,
@@ -54,7 +54,7 @@ class RegionParam(Rect):
 
 
 def _result(hub: Hub, device: Device, frame: Frame, *, zoomed_from: str | None = None) -> CallToolResult:
-    stored = hub.frames.put(frame.geometry, device.id)
+    stored = hub.frames.put(frame.geometry, device.id, frame.layout_epoch)
     structured = capture_result(stored.frame_id, frame, device.id)
     return CallToolResult(
         content=[
@@ -130,8 +130,7 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[An
         """A sharper look at part of a frame: re-captures that area at up to full resolution and returns
         a new frame (own frame_id, own image size) to point into."""
         with domain_errors():
-            stored = hub.frames.get(frame_id)
-            target = device_for_frame(hub.devices, stored, device)
+            stored, target = resolve_frame(hub, frame_id, device)
             area = image_area_to_pointer(stored.geometry, x, y, width, height)
             display = stored.geometry.display
             request = CaptureRequest(

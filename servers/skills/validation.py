@@ -55,6 +55,18 @@ class FieldCheck:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+def _required_text(data: dict[str, Any], key: str, errors: list[str]) -> str | None:
+    """A required field's text, or None with the error recorded when it is missing or blank."""
+    if key not in data:
+        errors.append(f"missing required field '{key}'")
+        return None
+    raw = scalar_text(data[key])
+    if raw is None or not raw.strip():
+        errors.append(f"field '{key}' must be a non-empty string")
+        return None
+    return raw
+
+
 def check_fields(data: dict[str, Any], expected_name: str | None) -> FieldCheck:
     """Apply the spec's field rules. `expected_name` is the folder (or one-file stem) name."""
     check = FieldCheck()
@@ -63,33 +75,23 @@ def check_fields(data: dict[str, Any], expected_name: str | None) -> FieldCheck:
         allowed = ", ".join(sorted(ALLOWED_FIELDS))
         check.errors.append(f"unknown frontmatter field(s): {', '.join(unknown)} (allowed: {allowed})")
 
-    if "name" not in data:
-        check.errors.append("missing required field 'name'")
-    else:
-        raw = scalar_text(data["name"])
-        if raw is None or not raw.strip():
-            check.errors.append("field 'name' must be a non-empty string")
-        else:
-            name = normalize_name(raw)
-            check.name = name
-            check.errors.extend(name_problems(name))
-            if expected_name is not None and normalize_name(expected_name) != name:
-                check.errors.append(f"name '{name}' must equal its folder or file name '{expected_name}'")
+    raw = _required_text(data, "name", check.errors)
+    if raw is not None:
+        name = normalize_name(raw)
+        check.name = name
+        check.errors.extend(name_problems(name))
+        if expected_name is not None and normalize_name(expected_name) != name:
+            check.errors.append(f"name '{name}' must equal its folder or file name '{expected_name}'")
 
-    if "description" not in data:
-        check.errors.append("missing required field 'description'")
-    else:
-        raw = scalar_text(data["description"])
-        if raw is None or not raw.strip():
-            check.errors.append("field 'description' must be a non-empty string")
-        else:
-            check.description = raw.strip()
-            if len(raw) > MAX_DESCRIPTION_LENGTH:
-                check.errors.append(
-                    f"description is {len(raw)} characters; the limit is {MAX_DESCRIPTION_LENGTH}"
-                )
-            elif len(raw.strip()) < 20:
-                check.warnings.append("description is very short: say what the skill does and when to use it")
+    raw = _required_text(data, "description", check.errors)
+    if raw is not None:
+        check.description = raw.strip()
+        if len(raw) > MAX_DESCRIPTION_LENGTH:
+            check.errors.append(
+                f"description is {len(raw)} characters; the limit is {MAX_DESCRIPTION_LENGTH}"
+            )
+        elif len(raw.strip()) < 20:
+            check.warnings.append("description is very short: say what the skill does and when to use it")
 
     if "compatibility" in data:
         value = data["compatibility"]

@@ -17,6 +17,7 @@ from servers.app import create_app
 from servers.auth.tokens import TokenKeys, mint
 from servers.settings import Settings
 from tests.support.http import free_port, serve
+from tests.support.raw_mcp import authorization
 
 SECRET = "test-secret-" + "k" * 32
 
@@ -64,7 +65,7 @@ async def auth_suite(settings: Settings, *, standalone: Any = None) -> AsyncIter
 @asynccontextmanager
 async def mcp_client(url: str, bearer: str | None, **client_args: Any) -> AsyncIterator[Client]:
     """A real MCP client over streamable HTTP that sends `Authorization: Bearer <bearer>`."""
-    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    headers = authorization(bearer) if bearer else {}
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30) as http,
         Client(streamable_http_client(url, http_client=http), **client_args) as client,
