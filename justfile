@@ -56,3 +56,7 @@ bench-screen *args:
 # Skills at scale: 10,000 generated skills - start-up, load_skill vs an echo tool, search, tools/list size, reload
 bench-skills *args:
     python bench/bench_skills.py {{args}}
+
+# Regenerate the README's configuration table from servers/settings.py
+docs:
+    python -m servers.settings_reference --write

@@ -10,7 +10,6 @@ command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 command -v Xvnc >/dev/null 2>&1 || need+=(tigervnc-standalone-server)
 command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
 command -v xrandr >/dev/null 2>&1 || need+=(x11-xserver-utils)
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -47,7 +47,9 @@ class Settings(BaseSettings):
         "list_changed notifications.",
     )
     json_response: bool = Field(False, description="Answer POSTs with JSON instead of an SSE stream.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Log level (tokens and frame bytes are never logged at any level)."
+    )
 
     # --- skills -------------------------------------------------------------------------
     skills_dirs: Annotated[list[Path], NoDecode] = Field(

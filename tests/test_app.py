@@ -53,3 +53,12 @@ def test_bad_setting_is_one_clear_line_not_a_traceback(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "port" in err and "valid integer" in err
     assert "Traceback" not in err
+
+
+def test_readme_configuration_table_matches_the_settings():
+    from servers.settings_reference import README, readme_section, render
+
+    assert readme_section(README.read_text(encoding="utf-8")) == render(), (
+        "README's configuration table is out of date: run `python -m servers.settings_reference --write`"
+    )
+    assert "REALTIME_MCP_TOKEN_SECRET" in render()
