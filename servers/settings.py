@@ -35,46 +35,51 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REALTIME_MCP_", extra="ignore", env_file=None)
 
     # --- HTTP and transport -------------------------------------------------------------
-    host: str = Field("127.0.0.1", description="Interface to listen on.")
-    port: int = Field(8765, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
+    port: int = Field(default=8765, ge=0, le=65535, description="TCP port (0 picks a free one).")
     servers: Annotated[list[ServerName], NoDecode] = Field(
         default_factory=lambda: list(SERVER_NAMES), description="Which servers to mount."
     )
     stateless: bool = Field(
-        True,
+        default=True,
         description="Stateless streamable HTTP (no MCP session kept between calls; what OpenAI's hosted "
         "client and load-balanced replicas need). Set false for standing sessions that receive "
         "list_changed notifications.",
     )
-    json_response: bool = Field(False, description="Answer POSTs with JSON instead of an SSE stream.")
+    json_response: bool = Field(default=False, description="Answer POSTs with JSON instead of an SSE stream.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
-        "INFO", description="Log level (tokens and frame bytes are never logged at any level)."
+        default="INFO", description="Log level (tokens and frame bytes are never logged at any level)."
     )
 
     # --- skills -------------------------------------------------------------------------
     skills_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=lambda: [shipped_skills_dir()], description="Folders of skills (repeatable)."
     )
-    skills_reload: bool = Field(True, description="Watch skill folders and reload on change.")
+    skills_reload: bool = Field(default=True, description="Watch skill folders and reload on change.")
 
     # --- screen and pointer -------------------------------------------------------------
-    max_edge: int = Field(1280, ge=64, le=8192, description="Default long edge of a captured image.")
-    image_format: Literal["jpeg", "png", "webp"] = Field("jpeg", description="Default image format.")
-    image_quality: int = Field(80, ge=1, le=100, description="Default JPEG/WebP quality.")
-    frame_ttl: float = Field(300.0, gt=0, description="Seconds a frame's geometry stays usable.")
-    frame_cache_size: int = Field(256, ge=1, description="How many frames' geometry are kept.")
-    local_device: bool = Field(True, description="Offer this machine's own display as a device.")
+    max_edge: int = Field(default=1280, ge=64, le=8192, description="Default long edge of a captured image.")
+    image_format: Literal["jpeg", "png", "webp"] = Field(default="jpeg", description="Default image format.")
+    image_quality: int = Field(default=80, ge=1, le=100, description="Default JPEG/WebP quality.")
+    frame_ttl: float = Field(default=300.0, gt=0, description="Seconds a frame's geometry stays usable.")
+    frame_cache_size: int = Field(default=256, ge=1, description="How many frames' geometry are kept.")
+    local_device: bool = Field(default=True, description="Offer this machine's own display as a device.")
     display: str | None = Field(
-        None, description="X display of the local device (e.g. `:0`); default: the DISPLAY variable."
+        default=None, description="X display of the local device (e.g. `:0`); default: the DISPLAY variable."
     )
 
     # --- devices (capture clients) ------------------------------------------------------
     device_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(
         default_factory=dict, description="Static device tokens, ID=TOKEN (comma separated in the env)."
     )
-    capture_timeout: float = Field(5.0, gt=0, le=50, description="Seconds to wait for a device's frame.")
+    capture_timeout: float = Field(
+        default=5.0, gt=0, le=50, description="Seconds to wait for a device's frame."
+    )
     device_heartbeat_interval: float = Field(
-        2.0, gt=0, le=30, description="Seconds between device pings; 3 missed intervals drop the link."
+        default=2.0,
+        gt=0,
+        le=30,
+        description="Seconds between device pings; 3 missed intervals drop the link.",
     )
 
     # --- auth ---------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def run_mint(args: argparse.Namespace) -> int:
     from servers.settings import Settings
 
     try:
-        settings = Settings(**{})  # env only; ** keeps pyright off positional Field defaults
+        settings = Settings()  # the environment only
         token = mint(
             token_keys(settings, for_server=False),
             device=args.device,

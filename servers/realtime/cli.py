@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         if unknown or not names:
             raise ValueError(f"--servers must be among {', '.join(SERVER_NAMES)} (got {args.servers!r}).")
         public_url = check_public_url(args.public_url)
-        settings = Settings(**{})  # env only; ** keeps pyright off positional Field defaults
+        settings = Settings()  # the environment only
         keys = token_keys(settings, for_server=False)
         ttl = parse_ttl(args.ttl)
         tokens = {
