@@ -73,7 +73,7 @@ def start_push_to_talk(on_chord: Callable[[], None]) -> PushToTalk | None:
     except ImportError:
         log.warning(
             "push-to-talk is off: the hotkey library is not installed "
-            "(pip install 'realtime-mcp[macos]' adds pynput). Captures still work."
+            "(`pip install -e '.[macos]'` in the checkout adds pynput). Captures still work."
         )
         return None
     except Exception as e:  # pynput picks a backend at import; no X display or no permission

@@ -30,7 +30,8 @@ def _split_list(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    """Every setting has a flag on `realtime-mcp serve` and an environment variable `REALTIME_MCP_<NAME>`."""
+    """The suite's settings: each reads `REALTIME_MCP_<NAME>` from the environment; the common ones also
+    have a `realtime-mcp serve` flag (the README's configuration table lists which)."""
 
     model_config = SettingsConfigDict(env_prefix="REALTIME_MCP_", extra="ignore", env_file=None)
 

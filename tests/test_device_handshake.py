@@ -16,7 +16,7 @@ from websockets.http11 import Response
 from servers.app import create_app
 from servers.auth.secrets import AuthConfigError
 from servers.auth.tokens import TokenKeys, mint
-from servers.hub.device_auth import DeviceAuth, DeviceAuthError
+from servers.hub.device_auth import DeviceAuth, DeviceAuthError, DeviceGrant
 from servers.settings import Settings
 from tests.support.auth import SECRET, tampered, token
 from tests.support.fake_device import MAIN, connect, device_hub, relay_settings, wait_for_device
@@ -155,8 +155,8 @@ async def test_the_app_checks_device_tokens_with_the_mcp_endpoints_verifier():
 
 async def test_the_check_maps_each_token_to_its_device_or_a_refusal():
     static = DeviceAuth.from_settings(relay_settings())
-    assert await static.authenticate("Bearer tok-1") == "mac-1"
-    assert await static.authenticate("bearer  tok-2 ") == "mac-2"
+    assert await static.authenticate("Bearer tok-1") == DeviceGrant("mac-1", expires_at=None)
+    assert await static.authenticate("bearer  tok-2 ") == DeviceGrant("mac-2", expires_at=None)
     for header in (None, "", "Bearer", "Bearer ", "Token tok-1"):
         with pytest.raises(DeviceAuthError, match="No device token") as missing:
             await static.authenticate(header)
@@ -164,8 +164,10 @@ async def test_the_check_maps_each_token_to_its_device_or_a_refusal():
     with pytest.raises(DeviceAuthError, match="not valid for this server"):
         await static.authenticate("Bearer tok-1x")
     minted = DeviceAuth.from_settings(relay_settings(**AUTH))
-    assert await minted.authenticate(f"Bearer {token('mac-7', scopes=DEVICE)}") == "mac-7"
-    assert await minted.authenticate("Bearer tok-1") == "mac-1"  # static ones beside minted ones
+    issued = int(time.time())
+    grant = await minted.authenticate(f"Bearer {token('mac-7', scopes=DEVICE, ttl=90, now=issued)}")
+    assert grant == DeviceGrant("mac-7", expires_at=issued + 90)  # the endpoint ends the link then
+    assert await minted.authenticate("Bearer tok-1") == DeviceGrant("mac-1", expires_at=None)
     with pytest.raises(DeviceAuthError) as unscoped:
         await minted.authenticate(f"Bearer {token('mac-7', scopes=('pointer',))}")
     assert (unscoped.value.status, unscoped.value.error) == (403, "insufficient_scope")

@@ -75,6 +75,29 @@ async def test_a_failed_capture_falls_back_to_the_latest_good_frame_with_its_age
     assert "reconfiguring" in stale.stale_reason and "last good frame" in stale.stale_reason
 
 
+async def test_a_good_frame_older_than_frame_ttl_is_no_fallback():
+    async with device_hub(frame_ttl=60) as (hub, url), connect(url) as device:
+        relay = hub.devices.resolve(None)
+        assert isinstance(relay, RelayDevice)
+
+        async def answer_then_fail() -> None:
+            first = await device.next_message()
+            await device.send(frame_message(display_geometry(MAIN), request_id=first.request_id))  # type: ignore[union-attr]
+            second = await device.next_message()
+            await device.send(
+                p.RequestFailed(request_id=second.request_id, code="black", message="display asleep")  # type: ignore[union-attr]
+            )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(answer_then_fail)
+            await relay.capture(CaptureRequest())
+            # The hub's clock moves past frame_ttl: the good frame is now too old to stand in.
+            now = relay._clock()
+            relay._clock = lambda: now + 61
+            with pytest.raises(BlackFrameError, match="display asleep"):
+                await relay.capture(CaptureRequest())
+
+
 async def test_a_failed_capture_with_no_good_frame_is_a_clear_error():
     async with device_hub() as (hub, url), connect(url) as device:
         relay = hub.devices.resolve(None)

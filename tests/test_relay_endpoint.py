@@ -80,10 +80,12 @@ def hello(**changes) -> str:
     return p.encode(p.Hello(**(fields | changes)))
 
 
-async def test_an_unsupported_protocol_version_is_refused():
+async def test_an_unsupported_protocol_version_is_refused_naming_the_side_to_update():
     async with device_hub() as (_, url):
-        error, _ = await refused(url, hello(protocol_version=99))
-    assert error.code == "unsupported_version" and "update the capture client" in error.message
+        newer, _ = await refused(url, hello(protocol_version=p.PROTOCOL_VERSION + 1))
+        older, _ = await refused(url, hello(protocol_version=p.PROTOCOL_VERSION - 1))
+    assert newer.code == "unsupported_version" and "update the server" in newer.message
+    assert older.code == "unsupported_version" and "update the capture client" in older.message
 
 
 async def test_anything_before_hello_is_out_of_order():

@@ -14,12 +14,13 @@ Conversation:
 1. client -> hub  `hello` (protocol version, device id, client version, displays); the device id
    must be the token's, or left out.
 2. hub -> client  `welcome` (heartbeat interval, caps), or `error` + close (version, wrong device).
-3. Either way, any time: `ping` -> `pong`. Silence longer than `heartbeat_timeout` is a dead link.
+3. Either way, any time: `ping` -> `pong`. Silence for three `heartbeat_interval`s is a dead link.
 4. hub -> client  `capture` / `move_pointer` / `highlight`, each with a `request_id`.
    client -> hub  binary `frame` (with `request_id`) / `pointer_done` / `request_failed`.
 5. client -> hub  unprompted binary `frame` with `pushed: true` (push-to-talk), and
    `displays_changed` whenever the layout changed (after the display guard settled).
 6. Either side  `error` for a message it could not take; the connection stays up.
+7. hub -> client  fatal `error` `token_expired` + close 1008 when a minted token's `exp` passes.
 
 Everything here is pure: parsing, validation and encoding, tested directly.
 """
@@ -192,7 +193,8 @@ class ErrorMessage(_Message):
     message: Text
     request_id: str | None = None
     fatal: bool = False
-    """The connection closes after this (unsupported version, wrong device): do not retry as is."""
+    """The connection closes after this (unsupported version, wrong device, token expired): do not
+    retry as is."""
 
 
 ClientMessage = Hello | PointerDone | RequestFailed | DisplaysChanged | Ping | Pong | ErrorMessage

@@ -4,7 +4,8 @@ Two kinds of token are accepted in `Authorization: Bearer TOKEN`: a signed token
 (`realtime-mcp token mint --scopes device`), checked by the same `TokenVerifier` as the MCP
 endpoints, and static per-device tokens (`--device-token ID=TOKEN`), compared in constant time.
 A refusal is an HTTP answer (401, or 403 for a token without the `device` scope) sent before the
-WebSocket is accepted, so a peer without a valid token never gets an open socket.
+WebSocket is accepted, so a peer without a valid token never gets an open socket. An accepted
+minted token also yields its expiry, which the endpoint holds the open link to.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ class DeviceAuthError(Exception):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceGrant:
+    """What an accepted token allows: connect as `device_id` until `expires_at`."""
+
+    device_id: str
+    expires_at: float | None
+    """The token's `exp` (Unix time); None for a static token, which does not expire."""
+
+
 @dataclass(frozen=True)
 class DeviceAuth:
     """The tokens this server accepts from capture clients; built once per app."""
@@ -73,8 +83,9 @@ class DeviceAuth:
             verifier = JwtTokenVerifier(keys, issuer=settings.token_issuer, audience=settings.token_audience)
         return cls(static=dict(settings.device_tokens), verifier=verifier if settings.auth else None)
 
-    async def authenticate(self, authorization: str | None) -> str:
-        """The device id the `Authorization` header's token may connect as, or `DeviceAuthError`."""
+    async def authenticate(self, authorization: str | None) -> DeviceGrant:
+        """The device the `Authorization` header's token may connect as, and until when, or
+        `DeviceAuthError`."""
         if self.verifier is None and not self.static:
             raise DeviceAuthError(
                 "This server accepts no capture clients: start it with --device-token ID=TOKEN "
@@ -86,7 +97,7 @@ class DeviceAuth:
             raise DeviceAuthError("No device token: send `Authorization: Bearer TOKEN` (capture --token).")
         for device_id, secret in self.static.items():
             if hmac.compare_digest(secret.get_secret_value().encode(), token.encode()):
-                return device_id
+                return DeviceGrant(device_id, expires_at=None)
         if self.verifier is None:
             raise DeviceAuthError("The device token is not valid for this server: check --token.")
         try:
@@ -100,4 +111,4 @@ class DeviceAuth:
                 status=403,
                 error="insufficient_scope",
             )
-        return access.subject or access.client_id
+        return DeviceGrant(access.subject or access.client_id, expires_at=access.expires_at)

@@ -2,21 +2,27 @@
 
 One connection per device: the token is checked at the HTTP upgrade (a refusal is a real 401/403
 with `WWW-Authenticate`, and no socket is opened), then hello, welcome, and the relay reads every
-message while a heartbeat task pings and drops a link that has gone silent. A reconnect with the
-same device id replaces the old connection (its pending calls fail at once); nothing needs a restart.
+message while a heartbeat task pings and drops a link that has gone silent. A minted token is only
+good until its `exp`, and the link with it: the loop runs under a deadline at that instant, then
+sends a fatal `token_expired` error and closes 1008 (static tokens do not expire). A reconnect with
+the same device id replaces the old connection (its pending calls fail at once); nothing needs a
+restart.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from contextvars import ContextVar
+from datetime import UTC, datetime
 
 import anyio
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from servers import __version__
-from servers.hub.device_auth import DeviceAuth, DeviceAuthError
+from servers.hub.device_auth import DEVICE_SCOPE, DeviceAuth, DeviceAuthError, DeviceGrant
 from servers.hub.hub import Hub
 from servers.hub.relay import RelayDevice
 from wire import protocol as p
@@ -28,6 +34,8 @@ HELLO_TIMEOUT = 10.0
 MISSED_HEARTBEATS = 3
 """A link silent for this many heartbeat intervals is dead."""
 POLICY_VIOLATION = 1008
+EXPIRED_CODE = "token_expired"
+"""The fatal error sent when a minted token's `exp` passes on an open link."""
 
 
 class _Link:
@@ -74,7 +82,11 @@ async def _receive_hello(websocket: WebSocket) -> p.Hello:
         raise p.ProtocolError(
             "unsupported_version",
             f"this hub speaks device protocol {p.PROTOCOL_VERSION}, the client {hello.protocol_version}: "
-            "update the capture client",
+            + (
+                "update the capture client"
+                if hello.protocol_version < p.PROTOCOL_VERSION
+                else "update the server"
+            ),
         )
     return hello
 
@@ -125,10 +137,11 @@ def create_device_route(hub: Hub, auth: DeviceAuth | None = None) -> WebSocketRo
 
     async def device_endpoint(websocket: WebSocket) -> None:
         try:
-            device_id = await device_auth.authenticate(websocket.headers.get("authorization"))
+            grant = await device_auth.authenticate(websocket.headers.get("authorization"))
         except DeviceAuthError as e:
             await _deny(websocket, e)
             return
+        device_id = grant.device_id
         await websocket.accept()
         link = _Link(websocket)
         try:
@@ -152,7 +165,11 @@ def create_device_route(hub: Hub, auth: DeviceAuth | None = None) -> WebSocketRo
             return
 
         relay = RelayDevice(
-            hello, link.send_text, device_id=device_id, capture_timeout=settings.capture_timeout
+            hello,
+            link.send_text,
+            device_id=device_id,
+            capture_timeout=settings.capture_timeout,
+            fallback_max_age=settings.frame_ttl,
         )
         previous = hub.devices.add(relay)
         if isinstance(previous, RelayDevice):
@@ -166,7 +183,10 @@ def create_device_route(hub: Hub, auth: DeviceAuth | None = None) -> WebSocketRo
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_heartbeat, relay, link, interval, tg.cancel_scope)
-                await _read(websocket, relay)
+                with anyio.move_on_at(_deadline(grant)) as expiry:
+                    await _read(websocket, relay)
+                if expiry.cancelled_caught:
+                    await _expire(relay, link, grant)
                 tg.cancel_scope.cancel()
         except (WebSocketDisconnect, RuntimeError) as e:  # the welcome found the link gone
             log.debug("device %s link ended: %s", device_id, type(e).__name__)
@@ -178,6 +198,27 @@ def create_device_route(hub: Hub, auth: DeviceAuth | None = None) -> WebSocketRo
             log.info("device %s disconnected", device_id)
 
     return WebSocketRoute(DEVICE_PATH, device_endpoint, name="devices")
+
+
+def _deadline(grant: DeviceGrant) -> float:
+    """When the link must end, on anyio's (monotonic) clock: the token's `exp`, or never."""
+    if grant.expires_at is None:
+        return math.inf
+    return anyio.current_time() + (grant.expires_at - time.time())
+
+
+async def _expire(relay: RelayDevice, link: _Link, grant: DeviceGrant) -> None:
+    """End a link whose token just expired: pending calls fail first, then the client is told why."""
+    assert grant.expires_at is not None
+    at = datetime.fromtimestamp(grant.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    log.info("device %s: its token expired at %s, closing the link", grant.device_id, at)
+    relay.close(f"its device token expired at {at}")
+    await _refuse(
+        link,
+        EXPIRED_CODE,
+        f"The device token expired at {at}: mint a new one with `realtime-mcp token mint --device "
+        f"{grant.device_id} --scopes {DEVICE_SCOPE}` and restart the capture client with it.",
+    )
 
 
 async def _read(websocket: WebSocket, relay: RelayDevice) -> None:

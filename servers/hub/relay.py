@@ -91,6 +91,7 @@ class RelayDevice(Device):
         *,
         device_id: str,
         capture_timeout: float,
+        fallback_max_age: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = device_id
@@ -103,6 +104,7 @@ class RelayDevice(Device):
         self.layout_epoch = new_layout_epoch()
         self._send = send_text
         self._capture_timeout = capture_timeout
+        self._fallback_max_age = fallback_max_age
         self._clock = clock
         self._ids = itertools.count(1)
         self._pending: dict[str, asyncio.Future[object]] = {}
@@ -388,7 +390,8 @@ class RelayDevice(Device):
         self, key: DisplayKey, request: CaptureRequest, why: str, error: DeviceError, *, cause: Exception
     ) -> Frame:
         frame = self._latest.get(key) if request.region is None else None
-        if frame is None:
+        # As on the local device: a frame older than frame_ttl is no picture of the screen now.
+        if frame is None or self._clock() - frame.captured_at > self._fallback_max_age:
             raise error from cause
         return replace(frame, stale_reason=f"{why}; this is its last good frame")
 
