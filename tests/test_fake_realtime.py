@@ -17,9 +17,10 @@ import openai
 import pytest
 import websockets
 from mcp.server.mcpserver import MCPServer
-from openai.types.realtime import SessionCreatedEvent, SessionUpdatedEvent
+from openai.types.realtime import RealtimeSessionCreateRequest, SessionCreatedEvent, SessionUpdatedEvent
 from starlette.responses import JSONResponse
 
+from tests.support.auth import auth_settings, auth_suite, token, write_skill
 from tests.support.fake_realtime import FakeCall, FakeRealtime, FakeRealtimeError
 from tests.support.fake_realtime_events import SERVER_EVENTS, unknown_field
 from tests.support.http import serve
@@ -211,7 +212,9 @@ async def test_openai_sdk_attaches_and_updates_the_session(fake):
             await connection.session.update(session={"type": "realtime", "tools": []})
             updated = await connection.recv()
 
-    assert isinstance(created, SessionCreatedEvent) and created.session.instructions == "Start."
+    assert isinstance(created, SessionCreatedEvent)
+    assert isinstance(created.session, RealtimeSessionCreateRequest)
+    assert created.session.instructions == "Start."
     assert isinstance(updated, SessionUpdatedEvent)
     assert call.session["instructions"] == "Start." and call.session["tools"] == []
     assert call.received[0]["type"] == "session.update" and call.invalid == []
@@ -455,15 +458,16 @@ async def test_waits_are_bounded_and_wait_for_hands_out_each_event_once(fake):
 async def test_wait_for_call_returns_unattached_app_calls_then_http_calls(fake):
     made = fake.create_call()
     assert await fake.wait_for_call(timeout=1) is made
+    waited: list[FakeCall] = []
+
+    async def wait() -> None:
+        waited.append(await fake.wait_for_call(timeout=5))
+
+    location = ""
     async with anyio.create_task_group() as tg:
-        waited: list[FakeCall] = []
-
-        async def wait() -> None:
-            waited.append(await fake.wait_for_call(timeout=5))
-
         tg.start_soon(wait)
-        response = await post_offer(fake)
-    assert waited[0].id == response.headers["location"].rsplit("/", 1)[1]
+        location = (await post_offer(fake)).headers["location"]
+    assert waited[0].id == location.rsplit("/", 1)[1]
     with pytest.raises(TimeoutError):
         await fake.wait_for_call(timeout=0.05)
 
@@ -573,9 +577,9 @@ async def test_response_create_before_mcp_response_done_is_refused(fake):
         await client.send({"type": "response.create"})
         spoken = await client.until("response.done")
 
-    assert refused["error"]["code"] == "conversation_already_has_active_response"
-    assert [r.refused for r in call.responses] == [True, False]
-    assert spoken["response"]["status"] == "completed"
+        assert refused["error"]["code"] == "conversation_already_has_active_response"
+        assert [r.refused for r in call.responses] == [True, False]
+        assert spoken["response"]["status"] == "completed"
 
 
 def tiny_mcp_app(token: str, seen: list[dict[str, str]]) -> Any:
@@ -618,6 +622,17 @@ async def test_model_calls_mcp_makes_the_real_mcp_call(fake):
     assert kinds == MCP_CALL and client.seen[-1]["response"]["output"] == [item]
     assert seen and all(h["authorization"] == "Bearer mcp-token" for h in seen)
     assert {h["user-agent"] for h in seen} == {"openai-mcp/1.0.0"}
+
+
+async def test_model_calls_mcp_loads_a_skill_from_the_suite_with_auth_on(fake, tmp_path):
+    skills = write_skill(tmp_path, "git-recovery", body="Use the reflog.")
+    async with auth_suite(auth_settings(skills)) as (url, _):
+        tool = mcp_tool(f"{url}/skills/mcp", token(scopes=("skills",)), server_label="skills")
+        call = fake.create_call(session={"tools": [tool]})
+        item = await call.model_calls_mcp("load_skill", {"name": "git-recovery"}, server_label="skills")
+
+    assert "Use the reflog." in item["output"]
+    assert call.sent[-1]["response"]["output"] == [item]
 
 
 async def test_model_calls_mcp_reports_a_refused_token_as_failed(fake):

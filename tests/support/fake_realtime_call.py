@@ -26,7 +26,7 @@ from openai.types.realtime import (
 )
 from openai.types.realtime.realtime_server_event import ConversationItemRetrieved, OutputAudioBufferCleared
 from pydantic import BaseModel
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tests.support.fake_realtime_events import (
     FakeRealtimeError,
@@ -184,7 +184,7 @@ class FakeCall(ModelTurns):
         try:
             async with sideband.lock:
                 await sideband.socket.send_text(json.dumps(data))
-        except (RuntimeError, OSError):  # closed under us: the reader drops it
+        except (WebSocketDisconnect, RuntimeError, OSError):  # closed under us: the reader drops it
             pass
 
     async def _emit(self, cls: type[BaseModel], **fields: Any) -> dict[str, Any]:
@@ -220,7 +220,10 @@ class FakeCall(ModelTurns):
         self._notify()
         try:
             while True:
-                message = await socket.receive()
+                try:
+                    message = await socket.receive()
+                except (WebSocketDisconnect, RuntimeError):  # already closed by close_sideband
+                    return
                 if message["type"] == "websocket.disconnect":
                     return
                 text = message.get("text")
@@ -237,7 +240,7 @@ class FakeCall(ModelTurns):
             try:
                 async with sideband.lock:
                     await sideband.socket.close(code, reason)
-            except (RuntimeError, OSError):
+            except (WebSocketDisconnect, RuntimeError, OSError):
                 pass
         await self._wait_until(lambda: True if not self._sidebands else None, 5.0, "sideband close")
 
