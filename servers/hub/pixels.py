@@ -21,6 +21,8 @@ class Pixels:
     data: bytes
     mime_type: str
     stored_at: float
+    caption: str = ""
+    """What the model reads beside the image (frame id, size, how to point)."""
 
 
 class PixelCache:
@@ -47,12 +49,12 @@ class PixelCache:
     def size_bytes(self) -> int:
         return self._bytes
 
-    def put(self, frame_id: str, device_id: str, data: bytes, mime_type: str) -> None:
+    def put(self, frame_id: str, device_id: str, data: bytes, mime_type: str, caption: str = "") -> None:
         self._expire()
         if len(data) > self.max_bytes:
             return  # one frame larger than the whole budget is simply not kept
         self._drop(frame_id)
-        self._entries[frame_id] = Pixels(frame_id, device_id, data, mime_type, self._clock())
+        self._entries[frame_id] = Pixels(frame_id, device_id, data, mime_type, self._clock(), caption)
         self._bytes += len(data)
         while len(self._entries) > self.max_frames or self._bytes > self.max_bytes:
             self._drop(next(iter(self._entries)))

@@ -40,12 +40,13 @@ def _captured(hub: Hub, device: Device, frame: Frame, *, zoomed_from: str | None
     stored = hub.frames.put(frame.geometry, device.id, frame.layout_epoch)
     # The pixels are kept briefly too: the Realtime bridge shows this frame to the call whose
     # hosted-MCP client asked for it, and that client only passes the text on.
-    hub.pixels.put(stored.frame_id, device.id, frame.data, frame.mime_type)
+    text = capture_text(stored.frame_id, frame, zoomed_from=zoomed_from)
+    hub.pixels.put(stored.frame_id, device.id, frame.data, frame.mime_type, text)
     return Captured(
         frame_id=stored.frame_id,
         frame=frame,
         device_id=device.id,
-        text=capture_text(stored.frame_id, frame, zoomed_from=zoomed_from),
+        text=text,
         result=capture_result(stored.frame_id, frame, device.id),
     )
 
