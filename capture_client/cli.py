@@ -127,9 +127,12 @@ async def _main(
             if not args.no_hotkey:
 
                 def on_chord() -> None:  # the hotkey listener's thread
-                    loop.call_soon_threadsafe(tg.start_soon, client.push)
+                    loop.call_soon_threadsafe(tg.start_soon, client.press)
 
-                hotkey = start_push_to_talk(on_chord)
+                def on_release() -> None:
+                    loop.call_soon_threadsafe(tg.start_soon, client.release)
+
+                hotkey = start_push_to_talk(on_chord, on_release)
                 client.config.can_push = hotkey is not None
             tg.start_soon(_stop_on_signal, tg.cancel_scope, stop)
             try:

@@ -31,8 +31,14 @@ def key_name(key: Any) -> str | None:
 class ChordDetector:
     """Fires once when every key of the chord is down; again only after the chord was released."""
 
-    def __init__(self, on_chord: Callable[[], None], chord: frozenset[str] = CHORD) -> None:
+    def __init__(
+        self,
+        on_chord: Callable[[], None],
+        chord: frozenset[str] = CHORD,
+        on_release: Callable[[], None] | None = None,
+    ) -> None:
         self._on_chord = on_chord
+        self._on_release = on_release
         self._chord = chord
         self._down: set[str] = set()
         self._fired = False
@@ -54,8 +60,13 @@ class ChordDetector:
         if name is None:
             return
         self._down.discard(name)
-        if not self._chord <= self._down:
+        if self._fired and not self._chord <= self._down:
             self._fired = False
+            if self._on_release is not None:
+                try:
+                    self._on_release()
+                except Exception:  # the listener's thread, as above
+                    log.exception("push-to-talk release handler failed")
 
 
 class PushToTalk:
@@ -66,7 +77,9 @@ class PushToTalk:
         self._listener.stop()
 
 
-def start_push_to_talk(on_chord: Callable[[], None]) -> PushToTalk | None:
+def start_push_to_talk(
+    on_chord: Callable[[], None], on_release: Callable[[], None] | None = None
+) -> PushToTalk | None:
     """Listen for Control+Option; None (after saying why) when the hotkey cannot work here."""
     try:
         keyboard = importlib.import_module("pynput.keyboard")
@@ -79,7 +92,7 @@ def start_push_to_talk(on_chord: Callable[[], None]) -> PushToTalk | None:
     except Exception as e:  # pynput picks a backend at import; no X display or no permission
         log.warning("push-to-talk is off: the hotkey library cannot start here (%s). Captures still work.", e)
         return None
-    detector = ChordDetector(on_chord)
+    detector = ChordDetector(on_chord, on_release=on_release)
     try:
         listener = keyboard.Listener(on_press=detector.press, on_release=detector.release)
         listener.start()
