@@ -112,9 +112,9 @@ async def test_sdp_offer_creates_a_call_with_its_location(fake):
 
 
 async def test_openai_sdk_multipart_call_carries_the_session(fake):
-    client = openai.AsyncOpenAI(api_key=KEY, base_url=fake.base_url)
     session = {"type": "realtime", "instructions": "Be brief.", "output_modalities": ["audio"]}
-    raw = await client.realtime.calls.with_raw_response.create(sdp=OFFER, session=session)  # type: ignore[arg-type]
+    async with openai.AsyncOpenAI(api_key=KEY, base_url=fake.base_url) as client:
+        raw = await client.realtime.calls.with_raw_response.create(sdp=OFFER, session=session)  # type: ignore[arg-type]
 
     assert raw.status_code == 201
     call = fake.calls[raw.headers["location"].rsplit("/", 1)[1]]
@@ -205,8 +205,10 @@ async def test_sideband_upgrade_refuses_bad_key_and_unknown_call(fake):
 
 async def test_openai_sdk_attaches_and_updates_the_session(fake):
     call = fake.create_call(session={"instructions": "Start."})
-    client = openai.AsyncOpenAI(api_key=KEY, base_url=fake.base_url)
-    async with client.realtime.connect(call_id=call.id) as connection:
+    async with (
+        openai.AsyncOpenAI(api_key=KEY, base_url=fake.base_url) as client,
+        client.realtime.connect(call_id=call.id) as connection,
+    ):
         with anyio.fail_after(5):
             created = await connection.recv()
             await connection.session.update(session={"type": "realtime", "tools": []})
@@ -676,3 +678,67 @@ async def test_every_event_sent_round_trips_through_the_openai_types(fake):
     assert all(event["event_id"].startswith("event_") for event in call.sent)
     usage = next(e for e in call.sent if e["type"] == "response.done")["response"]["usage"]
     assert usage["input_token_details"]["image_tokens"] > 0
+
+
+async def test_item_ids_longer_than_32_characters_are_refused(fake):
+    call = fake.create_call()
+    text = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
+    async with sideband(fake, call) as client:
+        await client.send({"type": "conversation.item.create", "item": text | {"id": "x" * 33}})
+        refused = await client.recv()
+        await client.send({"type": "conversation.item.create", "item": text | {"id": "x" * 32}})
+        added = await client.recv()
+
+    assert refused["error"]["code"] == "string_above_max_length" and refused["error"]["param"] == "item.id"
+    assert added["type"] == "conversation.item.added"
+    assert [entry["id"] for entry in call.conversation] == ["x" * 32]
+
+
+LISTING = [
+    "session.updated",
+    "conversation.item.added",
+    "mcp_list_tools.in_progress",
+    "mcp_list_tools.completed",
+    "conversation.item.done",
+]
+
+
+async def test_list_tools_lists_the_real_mcp_tools_on_session_update():
+    seen: list[dict[str, str]] = []
+    async with FakeRealtime(api_key=KEY, list_tools=True) as fake, serve(tiny_mcp_app("tok", seen)) as url:
+        call = fake.create_call()
+        update = {
+            "type": "session.update",
+            "session": {"type": "realtime", "tools": [mcp_tool(url + "/mcp", "tok")]},
+        }
+        async with sideband(fake, call) as client:
+            await client.send(update)
+            kinds = await client.recv_types(len(LISTING))
+            await client.send(update)
+            again = await client.recv()
+            await client.send({"type": "input_audio_buffer.clear"})
+            after = await client.recv()
+
+    assert kinds == LISTING
+    listing = client.seen[-3]["item"]
+    assert listing["type"] == "mcp_list_tools" and listing["server_label"] == "tiny"
+    assert [tool["name"] for tool in listing["tools"]] == ["echo"]
+    assert "text" in listing["tools"][0]["input_schema"]["properties"]
+    assert call.mcp_tools == {"tiny": listing["tools"]}
+    assert (again["type"], after["type"]) == ("session.updated", "input_audio_buffer.cleared")  # listed once
+    assert seen and all(h["authorization"] == "Bearer tok" for h in seen)
+
+
+async def test_list_tools_reports_a_refused_token_as_failed():
+    async with FakeRealtime(api_key=KEY, list_tools=True) as fake, serve(tiny_mcp_app("tok", [])) as url:
+        call = fake.create_call()
+        update = {
+            "type": "session.update",
+            "session": {"type": "realtime", "tools": [mcp_tool(url + "/mcp", "bad")]},
+        }
+        async with sideband(fake, call) as client:
+            await client.send(update)
+            kinds = await client.recv_types(len(LISTING))
+
+    assert kinds[3] == "mcp_list_tools.failed"
+    assert call.mcp_tools == {} and call.mcp_list_errors["tiny"]["code"] == 401

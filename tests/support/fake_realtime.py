@@ -90,8 +90,9 @@ async def _field(value: Any) -> str | None:
 
 
 class FakeRealtime:
-    def __init__(self, api_key: str = "sk-test-fake-realtime") -> None:
+    def __init__(self, api_key: str = "sk-test-fake-realtime", *, list_tools: bool = False) -> None:
         self.api_key = api_key
+        self.list_tools = list_tools  # each call lists its MCP tools for real on session.update
         self.calls: dict[str, FakeCall] = {}
         self.refuse_key = False
         self.refuse_sdp = False
@@ -161,6 +162,7 @@ class FakeRealtime:
         self._changed = anyio.Event()
 
     def _add(self, call: FakeCall) -> FakeCall:
+        call.list_tools = self.list_tools
         self.calls[call.id] = call
         self._notify()
         return call

@@ -273,6 +273,8 @@ class FakeCall(ModelTurns):
     async def _on_session_update(self, event: dict[str, Any]) -> None:
         self.session = _merge(self.session, event["session"])
         await self._emit(SessionUpdatedEvent, session=self.session)
+        if self.list_tools:
+            await self.list_mcp_tools()
 
     def _index(self, item_id: str | None) -> int | None:
         return next((i for i, entry in enumerate(self.conversation) if entry.get("id") == item_id), None)
@@ -293,24 +295,34 @@ class FakeCall(ModelTurns):
         await self._emit(ConversationItemDone, item=shown, previous_item_id=previous)
         return entry
 
+    def _refusal(self, data: dict[str, Any], previous: str | None) -> tuple[str, str, str] | None:
+        """Why the service would refuse to add this item: (message, code, param), or None."""
+        if len(data["id"]) > 32:
+            message = (
+                "Invalid 'item.id': string too long. Expected a string with maximum length 32, "
+                f"but got a string with length {len(data['id'])} instead."
+            )
+            return message, "string_above_max_length", "item.id"
+        if self._index(data["id"]) is not None:
+            return f"Item with id '{data['id']}' already exists.", "invalid_value", "item.id"
+        if previous not in (None, "root") and self._index(previous) is None:
+            return f"Previous item with id '{previous}' not found.", "invalid_value", "previous_item_id"
+        if data["type"] == "function_call_output" and not any(
+            e.get("type") == "function_call" and e.get("call_id") == data["call_id"]
+            for e in self.conversation
+        ):
+            message = f"Tool call ID '{data['call_id']}' not found in conversation."
+            return message, "invalid_value", "item.call_id"
+        return None
+
     async def _on_conversation_item_create(self, event: dict[str, Any]) -> None:
         data = dict(event["item"])
         data.setdefault("id", new_id("item_"))
         previous = event.get("previous_item_id")
-        refusal: tuple[str, str] | None = None
-        if self._index(data["id"]) is not None:
-            refusal = (f"Item with id '{data['id']}' already exists.", "item.id")
-        elif previous not in (None, "root") and self._index(previous) is None:
-            refusal = (f"Previous item with id '{previous}' not found.", "previous_item_id")
-        elif data["type"] == "function_call_output" and not any(
-            e.get("type") == "function_call" and e.get("call_id") == data["call_id"]
-            for e in self.conversation
-        ):
-            refusal = (f"Tool call ID '{data['call_id']}' not found in conversation.", "item.call_id")
+        refusal = self._refusal(data, previous)
         if refusal:
-            await self._error(
-                refusal[0], code="invalid_value", param=refusal[1], event_id=event.get("event_id")
-            )
+            message, code, param = refusal
+            await self._error(message, code=code, param=param, event_id=event.get("event_id"))
             return
         if data["type"] in ("message", "function_call", "function_call_output"):
             data.setdefault("object", "realtime.item")

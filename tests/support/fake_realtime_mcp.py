@@ -5,6 +5,8 @@ call, the session tool entry's `authorization` sent as a bearer token)."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -57,13 +59,16 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-async def call_mcp_tool(
-    entry: dict[str, Any], name: str, arguments: str, *, timeout: float = 30.0
-) -> tuple[str | None, dict[str, Any] | None]:
-    """Call the tool for real; returns (output, None) or (None, the mcp_call item's `error`).
+class _Failed(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.error = error
 
-    Hosted MCP output is text only: the result's text parts, joined with newlines. An HTTP refusal
-    (e.g. 401 for a bad token) becomes an `http_error` with its status, as OpenAI reports it."""
+
+@asynccontextmanager
+async def _hosted_client(entry: dict[str, Any], timeout: float) -> AsyncIterator[Client]:
+    """An MCP session opened the way OpenAI's hosted client does; failures become `_Failed` with the
+    error OpenAI would put in the item (an HTTP refusal keeps its status, as OpenAI reports it)."""
     statuses: list[int] = []
 
     async def record(response: httpx2.Response) -> None:
@@ -81,18 +86,64 @@ async def call_mcp_tool(
                     client_info=OPENAI_MCP_CLIENT,
                 ) as client,
             ):
-                result = await client.call_tool(name, json.loads(arguments or "{}"))
+                yield client
     except Exception as exc:
         leaf = _leaf(exc)
         refused = [status for status in statuses if status >= 400]
         if refused:
-            return None, {"type": "http_error", "code": refused[-1], "message": f"HTTP {refused[-1]}"}
-        if isinstance(leaf, MCPError):
-            return None, {"type": "protocol_error", "code": leaf.error.code, "message": leaf.error.message}
-        if isinstance(leaf, (OSError, TimeoutError, httpx2.HTTPError)):
-            return None, {"type": "http_error", "code": 424, "message": f"{type(leaf).__name__}: {leaf}"}
-        raise
+            error = {"type": "http_error", "code": refused[-1], "message": f"HTTP {refused[-1]}"}
+        elif isinstance(leaf, MCPError):
+            error = {"type": "protocol_error", "code": leaf.error.code, "message": leaf.error.message}
+        elif isinstance(leaf, (OSError, TimeoutError, httpx2.HTTPError)):
+            error = {"type": "http_error", "code": 424, "message": f"{type(leaf).__name__}: {leaf}"}
+        else:
+            raise
+        raise _Failed(error) from exc
+
+
+async def call_mcp_tool(
+    entry: dict[str, Any], name: str, arguments: str, *, timeout: float = 30.0
+) -> tuple[str | None, dict[str, Any] | None]:
+    """Call the tool for real (a new MCP session per call); returns (output, None) or (None, the
+    mcp_call item's `error`). Hosted MCP output is text only: the text parts, joined with newlines."""
+    try:
+        async with _hosted_client(entry, timeout) as client:
+            result = await client.call_tool(name, json.loads(arguments or "{}"))
+    except _Failed as failed:
+        return None, failed.error
     text = "\n".join(part.text for part in result.content if isinstance(part, TextContent))
     if result.is_error:
         return None, {"type": "tool_execution_error", "message": text}
     return text, None
+
+
+async def list_mcp_tools(
+    entry: dict[str, Any], *, timeout: float = 30.0
+) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
+    """The tools the entry exposes to the model (`allowed_tools` applied), as an `mcp_list_tools`
+    item lists them; or (None, error)."""
+    tools = []
+    try:
+        async with _hosted_client(entry, timeout) as client:
+            cursor = None
+            while True:
+                page = await client.list_tools(cursor=cursor)
+                tools.extend(page.tools)
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+    except _Failed as failed:
+        return None, failed.error
+    allowed = entry.get("allowed_tools")
+    names = allowed.get("tool_names") if isinstance(allowed, dict) else allowed
+    listed = []
+    for tool in tools:
+        if names is not None and tool.name not in names:
+            continue
+        shown: dict[str, Any] = {"name": tool.name, "input_schema": tool.input_schema}
+        if tool.description is not None:
+            shown["description"] = tool.description
+        if tool.annotations is not None:
+            shown["annotations"] = tool.annotations.model_dump(mode="json", by_alias=True, exclude_none=True)
+        listed.append(shown)
+    return listed, None

@@ -16,6 +16,9 @@ import anyio
 from openai.types.realtime import (
     ConversationItemAdded,
     ConversationItemDone,
+    McpListToolsCompleted,
+    McpListToolsFailed,
+    McpListToolsInProgress,
     ResponseAudioDoneEvent,
     ResponseAudioTranscriptDeltaEvent,
     ResponseAudioTranscriptDoneEvent,
@@ -35,7 +38,7 @@ from openai.types.realtime import (
 )
 
 from tests.support.fake_realtime_events import FakeRealtimeError, new_id, server_event
-from tests.support.fake_realtime_mcp import call_mcp_tool, mcp_tool_entry
+from tests.support.fake_realtime_mcp import call_mcp_tool, list_mcp_tools, mcp_tool_entry
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -85,6 +88,39 @@ class ModelTurns:
     def __init__(self) -> None:
         self.active: ActiveResponse | None = None
         self.last_response_id: str | None = None
+        self.list_tools = False  # list MCP tools for real on session.update, as the service does
+        self.mcp_tools: dict[str, list[dict[str, Any]]] = {}  # server_label -> tools listed
+        self._listed: dict[str, str] = {}  # server_label -> the tool entry it was listed with
+        self.mcp_list_errors: dict[str, dict[str, Any] | None] = {}  # server_label -> last listing error
+
+    # ---- MCP tool listing ----
+
+    async def list_mcp_tools(self, timeout: float = 30.0) -> None:
+        """List the tools of every `mcp` entry in the session that is new or changed, for real, with
+        the events the service sends: an `mcp_list_tools` item added, `mcp_list_tools.in_progress`,
+        `.completed` (or `.failed`), the item done with the tools (unverified order)."""
+        for entry in self.session.get("tools") or []:
+            if entry.get("type") != "mcp" or not entry.get("server_url"):
+                continue
+            label, fingerprint = entry["server_label"], json.dumps(entry, sort_keys=True)
+            if self._listed.get(label) == fingerprint:
+                continue
+            self._listed[label] = fingerprint
+            listing = {"id": new_id("item_"), "type": "mcp_list_tools", "server_label": label, "tools": []}
+            previous = self.conversation[-1]["id"] if self.conversation else None
+            self.conversation.append(listing)
+            await self._emit(ConversationItemAdded, item=listing, previous_item_id=previous)
+            await self._emit(McpListToolsInProgress, item_id=listing["id"])
+            tools, error = await list_mcp_tools(entry, timeout=timeout)
+            if tools is None:
+                self.mcp_tools.pop(label, None)
+                await self._emit(McpListToolsFailed, item_id=listing["id"])
+            else:
+                self.mcp_tools[label] = tools
+                listing["tools"] = tools
+                await self._emit(McpListToolsCompleted, item_id=listing["id"])
+            self.mcp_list_errors[label] = error
+            await self._emit(ConversationItemDone, item=listing, previous_item_id=previous)
 
     # ---- response lifecycle ----
 
@@ -243,6 +279,9 @@ class ModelTurns:
         set (bounded, 30 s). Returns the final mcp_call item."""
         args = _arguments(arguments)
         entry = mcp_tool_entry(self.session, server_label, name) if output is None else None
+        listed = self.mcp_tools.get(server_label)
+        if entry is not None and listed is not None and name not in [tool["name"] for tool in listed]:
+            raise FakeRealtimeError(f"{server_label!r} listed no tool {name!r}: the model cannot call it")
         response = await self._begin({})
         call = {"id": new_id("item_"), "type": "mcp_call", "server_label": server_label, "name": name}
         call["arguments"] = ""
