@@ -741,4 +741,5 @@ async def test_list_tools_reports_a_refused_token_as_failed():
             kinds = await client.recv_types(len(LISTING))
 
     assert kinds[3] == "mcp_list_tools.failed"
-    assert call.mcp_tools == {} and call.mcp_list_errors["tiny"]["code"] == 401
+    assert call.mcp_tools == {}
+    assert call.mcp_list_errors["tiny"] == {"type": "http_error", "code": 401, "message": "HTTP 401"}

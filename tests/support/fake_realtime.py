@@ -1,15 +1,26 @@
 """A fake of OpenAI's Realtime service for the bridge's tests: WebRTC call creation over HTTP and the
-server-side ("sideband") WebSocket, served by real uvicorn on 127.0.0.1.
+server-side ("sideband") WebSocket, served by real uvicorn on 127.0.0.1 (port 0). Contract:
+notes/fake_api.md; this docstring says where the fake differs from it.
 
     async with FakeRealtime(api_key="sk-test-...") as fake:
         fake.base_url                      # "http://127.0.0.1:PORT/v1" (REALTIME_MCP_OPENAI_BASE_URL)
         call = await fake.wait_for_call()  # a call the suite created with POST /v1/realtime/calls
         await call.wait_connected()        # the suite's sideband is attached
         await call.model_calls_mcp("capture_screen", {}, server_label="screen")  # real MCP call
+        await call.wait_for("response.create")
 
-Every client event is validated with the openai package's `TypeAdapter(RealtimeClientEvent)` (unknown
-fields refused too, as the service does); every server event is built from the openai server-event
-model classes and round-tripped through `TypeAdapter(RealtimeServerEvent)` before it is sent.
+Every client event is validated with the openai package's `TypeAdapter(RealtimeClientEvent)`, and
+unknown fields are refused too (openai's models keep extras; the service answers
+`unknown_parameter`). Every server event is built from the openai server-event model classes and
+round-tripped through `TypeAdapter(RealtimeServerEvent)` before it is sent.
+
+Inspection: `call.received` (valid client events only), `call.invalid` (`{"event", "error"}` for each
+refused one), `call.sent` (server events), `call.log` (("in"|"out", type) in order),
+`call.conversation`, `call.images()`, `call.responses` (a `ResponseRequest` per response.create:
+`.params` (also `r["tool_choice"]`, `r.get(...)`), `.refused`, `.log_index`, `.response_id`),
+`call.active` (the active response or None), `call.connections`, `call.ended`.
+Waits (all bounded, TimeoutError names the last events): `wait_for` (each matching client event is
+returned once, oldest first), `wait_sent`, `wait_connected`, `wait_idle`, `fake.wait_for_call`.
 
 Where this differs from notes/fake_api.md, it follows the real API (openai types, FACTS.md):
 - model-generated items are also announced with `conversation.item.added` (in progress) and
@@ -19,13 +30,22 @@ Where this differs from notes/fake_api.md, it follows the real API (openai types
 - the audio content part of a spoken response is `{"type": "audio", "transcript": ...}` in
   `response.content_part.*` and `{"type": "output_audio", ...}` in the item (as typed by openai);
 - `function_call_output` items whose `call_id` matches no `function_call` in the conversation are
-  refused with `error` (the API reference says the server checks this);
-- a failing real MCP call emits `response.mcp_call.failed` and an item `error` instead of `output`.
-Additions: `call.sent` (server events), `wait_sent`, `wait_idle`, `hold_responses`/`finish_response`,
-`linger=` on scripted calls, `response.cancel`, item retrieve/truncate, `fake.errors`.
-Not verified against the live service: exact error messages/codes other than
-`conversation_already_has_active_response` and `invalid_api_key`, and the relative order of
-`conversation.item.done` and `response.output_item.done`.
+  refused with `error` (the API reference says the server checks this), as are item ids over 32
+  characters and duplicate ids;
+- a failing real MCP call (tool error, HTTP 401, unreachable) emits `response.mcp_call.failed` and
+  an item `error` (`tool_execution_error` / `http_error` / `protocol_error`) instead of `output`;
+- `model_calls_mcp(output=None)` refuses (FakeRealtimeError) what the service would not run
+  silently: no such server_label, a tool outside `allowed_tools`, or `require_approval` not
+  "never" for that tool (the service would ask the client for approval first).
+Additions: `call.sent`, `wait_sent`, `wait_idle`; `call.hold_responses = True` keeps a spoken
+response active until `await call.finish_response()`; `linger=` / `before_done=` keep a scripted
+response active before its `response.done`; `model_calls_functions(..., status="failed")`;
+`response.cancel`; item retrieve/truncate; `FakeRealtime(list_tools=True)` lists each session MCP
+server's tools for real on session.update (an `mcp_list_tools` item, `mcp_list_tools.*` events,
+`call.mcp_tools`, `call.mcp_list_errors`); `fake.errors` (exceptions inside the fake, re-raised at
+exit). Not verified against the live service: exact error messages/codes other than
+`conversation_already_has_active_response`, `invalid_api_key` and `response_cancel_not_active`; the
+relative order of `conversation.item.done` and `response.output_item.done`; the mcp_list_tools order.
 """
 
 from __future__ import annotations
