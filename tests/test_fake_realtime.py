@@ -346,6 +346,24 @@ async def test_response_create_speaks_and_is_recorded_with_its_params(fake):
     assert call.conversation[-1]["id"] == done["output"][0]["id"]
 
 
+async def test_out_of_band_response_stays_out_of_the_conversation(fake):
+    call = fake.create_call()
+    async with sideband(fake, call) as client:
+        params = {"conversation": "none", "metadata": {"purpose": "probe"}, "output_modalities": ["text"]}
+        await client.send({"type": "response.create", "response": params})
+        await call.wait_idle()
+        done = await call.wait_sent("response.done")
+        await client.until("response.done")
+
+    assert done["response"]["conversation_id"] is None
+    assert done["response"]["metadata"] == {"purpose": "probe"}
+    assert done["response"]["output_modalities"] == ["text"]
+    assert done["response"]["output"][0]["content"] == [{"type": "output_text", "text": "Sure."}]
+    assert "response.output_text.done" in [e["type"] for e in client.seen]
+    assert call.conversation == []
+    assert "conversation.item.added" not in [e["type"] for e in client.seen]
+
+
 async def test_response_create_is_refused_while_a_response_is_active(fake):
     call = fake.create_call()
     call.hold_responses = True

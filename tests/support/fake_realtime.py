@@ -119,12 +119,13 @@ class FakeRealtime:
         self.base_url = ""
         self.errors: list[BaseException] = []  # exceptions inside the fake's handlers (re-raised at exit)
         self._handed_out: set[str] = set()
-        self._changed = anyio.Event()
+        self._changed: anyio.Event | None = None  # made in __aenter__: anyio needs a running loop
         self._stack = AsyncExitStack()
 
     # ---- lifecycle ----
 
     async def __aenter__(self) -> FakeRealtime:
+        self._changed = anyio.Event()
         await self._stack.enter_async_context(self._serve())
         return self
 
@@ -178,7 +179,8 @@ class FakeRealtime:
     # ---- calls ----
 
     def _notify(self) -> None:
-        self._changed.set()
+        if self._changed is not None:
+            self._changed.set()
         self._changed = anyio.Event()
 
     def _add(self, call: FakeCall) -> FakeCall:
@@ -206,6 +208,8 @@ class FakeRealtime:
         try:
             with anyio.fail_after(timeout):
                 while (found := check()) is None:
+                    if self._changed is None:
+                        raise FakeRealtimeError("FakeRealtime is not running (use `async with`)")
                     await self._changed.wait()
                 return found
         except TimeoutError as exc:

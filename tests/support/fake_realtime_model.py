@@ -35,6 +35,8 @@ from openai.types.realtime import (
     ResponseMcpCallInProgress,
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
+    ResponseTextDeltaEvent,
+    ResponseTextDoneEvent,
 )
 
 from tests.support.fake_realtime_events import FakeRealtimeError, new_id, server_event
@@ -133,9 +135,7 @@ class ModelTurns:
             "status_details": self._details(response, status) if done else None,
             "output": response.output if done else [],
             "conversation_id": self.conversation_id if response.in_conversation else None,
-            "output_modalities": response.params.get("output_modalities")
-            or self.session.get("output_modalities")
-            or ["audio"],
+            "output_modalities": self._modalities(response),
             "audio": {
                 "output": {
                     "format": output_audio.get("format") or {"type": "audio/pcm", "rate": 24000},
@@ -210,15 +210,23 @@ class ModelTurns:
 
     # ---- spoken responses (what response.create gets) ----
 
+    def _modalities(self, response: ActiveResponse) -> list[str]:
+        return response.params.get("output_modalities") or self.session.get("output_modalities") or ["audio"]
+
     async def spoken_response(self, params: dict[str, Any]) -> str:
-        """An assistant audio message saying `reply_text`; held open while `hold_responses` is set."""
+        """An assistant message saying `reply_text` (audio with a transcript, or text when the output
+        modalities are ["text"]); held open while `hold_responses` is set."""
         response = await self._begin(params)
         message = {"id": new_id("item_"), "object": "realtime.item", "type": "message", "role": "assistant"}
         message |= {"status": "in_progress", "content": []}
         await self._item_added(response, message, 0)
         ids = {"response_id": response.id, "item_id": message["id"], "output_index": 0, "content_index": 0}
-        await self._emit(ResponseContentPartAddedEvent, part={"type": "audio", "transcript": ""}, **ids)
-        await self._emit(ResponseAudioTranscriptDeltaEvent, delta=self.reply_text, **ids)
+        if "audio" in self._modalities(response):
+            await self._emit(ResponseContentPartAddedEvent, part={"type": "audio", "transcript": ""}, **ids)
+            await self._emit(ResponseAudioTranscriptDeltaEvent, delta=self.reply_text, **ids)
+        else:
+            await self._emit(ResponseContentPartAddedEvent, part={"type": "text", "text": ""}, **ids)
+            await self._emit(ResponseTextDeltaEvent, delta=self.reply_text, **ids)
         response.spoken = message
         if not self.hold_responses:
             await self._finish_spoken(response)
@@ -229,12 +237,17 @@ class ModelTurns:
         assert message is not None
         ids = {"response_id": response.id, "item_id": message["id"], "output_index": 0, "content_index": 0}
         text = self.reply_text
-        await self._emit(ResponseAudioDoneEvent, **ids)
-        await self._emit(ResponseAudioTranscriptDoneEvent, transcript=text, **ids)
-        await self._emit(ResponseContentPartDoneEvent, part={"type": "audio", "transcript": text}, **ids)
+        if "audio" in self._modalities(response):
+            await self._emit(ResponseAudioDoneEvent, **ids)
+            await self._emit(ResponseAudioTranscriptDoneEvent, transcript=text, **ids)
+            await self._emit(ResponseContentPartDoneEvent, part={"type": "audio", "transcript": text}, **ids)
+            content = {"type": "output_audio", "transcript": text}
+        else:
+            await self._emit(ResponseTextDoneEvent, text=text, **ids)
+            await self._emit(ResponseContentPartDoneEvent, part={"type": "text", "text": text}, **ids)
+            content = {"type": "output_text", "text": text}
         status = "incomplete" if response.cancelled else "completed"
-        final = message | {"status": status, "content": [{"type": "output_audio", "transcript": text}]}
-        await self._item_done(response, final, 0)
+        await self._item_done(response, message | {"status": status, "content": [content]}, 0)
         await self._end(response, "completed")
 
     async def finish_response(self) -> None:
