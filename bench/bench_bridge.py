@@ -70,12 +70,15 @@ async def measure(url: str, display: str, fake, presses: int, captures: int) -> 
         await call.wait_connected()
 
         push: list[float] = []
+        grab: list[float] = []
         for i in range(presses + 3):
             start = time.perf_counter()
             assert await client.press()
+            sent = time.perf_counter()
             await call.wait_for("conversation.item.create", is_image, timeout=10)
             if i >= 3:  # warm-up
                 push.append(time.perf_counter() - start)
+                grab.append(sent - start)
             await client.release()
 
         whole: list[float] = []
@@ -96,6 +99,9 @@ async def measure(url: str, display: str, fake, presses: int, captures: int) -> 
 
     print(f"\n{'':<40}{'p50':>12}{'p99':>12}")
     print(_row(f"push-to-talk press -> image item ({presses})", push, 60.0))
+    print(_row("  of which the client's grab + encode + send", grab))
+    rest = [p - g for p, g in zip(push, grab, strict=True)]
+    print(_row("  of which hub + bridge + sideband + fake", rest))
     print(_row(f"hosted-MCP capture -> image item ({captures})", whole))
     print(_row("  of which response.done -> image item", share))
     print(f"image: 1280x800 JPEG q80, {size / 1024:.0f} KiB ({len(call.images())} kept in the call)")
