@@ -431,6 +431,32 @@ async def test_invalid_client_events_are_recorded_and_answered_with_error(fake):
     assert call.conversation == []
 
 
+@pytest.mark.parametrize(
+    ("tool", "param"),
+    [
+        ({"type": "function", "name": "screen.capture", "parameters": {}}, "session.tools[0].name"),
+        ({"type": "mcp", "server_label": "s"}, "session.tools[0]"),
+        (
+            {"type": "mcp", "server_label": "s", "server_url": "http://x", "connector_id": "connector_gmail"},
+            "session.tools[0]",
+        ),
+        (
+            {"type": "mcp", "server_label": "s", "server_url": "http://x", "authorization": "t"}
+            | {"headers": {"Authorization": "Bearer t"}},
+            "session.tools[0].headers",
+        ),
+    ],
+)
+async def test_tools_the_service_refuses_are_invalid(fake, tool, param):
+    call = fake.create_call()
+    async with sideband(fake, call) as client:
+        await client.send({"type": "session.update", "session": {"type": "realtime", "tools": [tool]}})
+        refused = await client.recv()
+
+    assert refused["type"] == "error" and refused["error"]["param"] == param
+    assert len(call.invalid) == 1 and "tools" not in call.session
+
+
 async def test_push_to_talk_buffer_clear_and_commit(fake):
     call = fake.create_call()
     async with sideband(fake, call) as client:

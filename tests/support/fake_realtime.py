@@ -32,6 +32,9 @@ Where this differs from notes/fake_api.md, it follows the real API (openai types
 - `function_call_output` items whose `call_id` matches no `function_call` in the conversation are
   refused with `error` (the API reference says the server checks this), as are item ids over 32
   characters and duplicate ids;
+- tool lists the openai types accept but the service refuses (FACTS.md) are invalid events: function
+  names outside `^[a-zA-Z0-9_-]{1,64}$`, an `mcp` entry with both or neither of
+  `server_url`/`connector_id`, or with `authorization` and an Authorization header together;
 - a failing real MCP call (tool error, HTTP 401, unreachable) emits `response.mcp_call.failed` and
   an item `error` (`tool_execution_error` / `http_error` / `protocol_error`) instead of `output`;
 - `model_calls_mcp(output=None)` refuses (FakeRealtimeError) what the service would not run

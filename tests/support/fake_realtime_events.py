@@ -8,6 +8,7 @@ are constructed from the openai server-event model classes and round-tripped thr
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from typing import Any, get_args
@@ -26,6 +27,7 @@ ITEMS: TypeAdapter[Any] = TypeAdapter(ConversationItem)
 SESSION_REQUEST = TypeAdapter(RealtimeSessionCreateRequest)
 
 _ALPHABET = string.ascii_letters + string.digits
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 def _literal_type(cls: type[BaseModel]) -> str:
@@ -83,6 +85,25 @@ def _first_error(exc: ValidationError) -> InvalidClientEvent:
     return InvalidClientEvent(f"{error['msg']} at '{param}'.", code=code, param=param)
 
 
+def check_tools(tools: Any, param: str) -> None:
+    """Refusals of tool lists the openai types accept but the service does not (FACTS.md): bad
+    function names, an mcp entry with both or neither of server_url/connector_id, or with both
+    `authorization` and an Authorization header."""
+    for index, tool in enumerate(tools or []):
+        where = f"{param}[{index}]"
+        if tool.get("type") == "function" and not TOOL_NAME.match(tool.get("name") or ""):
+            message = f"Invalid '{where}.name': string does not match pattern '^[a-zA-Z0-9_-]{{1,64}}$'."
+            raise InvalidClientEvent(message, code="invalid_value", param=f"{where}.name")
+        if tool.get("type") != "mcp":
+            continue
+        if bool(tool.get("server_url")) == bool(tool.get("connector_id")):
+            message = f"Exactly one of '{where}.server_url' and '{where}.connector_id' must be set."
+            raise InvalidClientEvent(message, code="invalid_value", param=where)
+        if tool.get("authorization") and any(k.lower() == "authorization" for k in tool.get("headers") or {}):
+            message = f"'{where}.authorization' and an Authorization header cannot both be set."
+            raise InvalidClientEvent(message, code="invalid_value", param=f"{where}.headers")
+
+
 def validate_client_event(data: Any) -> BaseModel:
     """The event as the openai model, or InvalidClientEvent shaped like the service's refusal."""
     if not isinstance(data, dict):
@@ -104,6 +125,10 @@ def validate_client_event(data: Any) -> BaseModel:
     extra = unknown_field(model)
     if extra:
         raise InvalidClientEvent(f"Unknown parameter: '{extra}'.", code="unknown_parameter", param=extra)
+    if kind == "session.update":
+        check_tools(data["session"].get("tools"), "session.tools")
+    elif kind == "response.create":
+        check_tools((data.get("response") or {}).get("tools"), "response.tools")
     return model
 
 
@@ -118,6 +143,7 @@ def validate_session(session: Any) -> dict[str, Any]:
         raise InvalidClientEvent(
             f"Unknown parameter: 'session.{extra}'.", code="unknown_parameter", param=f"session.{extra}"
         )
+    check_tools(session.get("tools"), "session.tools")
     return model.model_dump(mode="json", exclude_unset=True)
 
 
