@@ -26,6 +26,7 @@ from tests.support.bridge import (
 )
 from tests.support.fake_device import MAIN, connect, display_geometry, frame_message, jpeg, wait_for_device
 from tests.support.fake_realtime import FakeRealtime
+from wire import protocol as p
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -218,3 +219,54 @@ async def test_a_pushed_frame_of_device_a_never_reaches_device_b_call(tmp_path):
             await call_a.wait_for("conversation.item.create")
             assert call_b.images() == []
             assert not any(e["type"] == "conversation.item.create" for e in call_b.received)
+
+
+async def test_attaching_to_an_unknown_call_or_with_a_refused_key_says_so_at_once(tmp_path):
+    async with FakeRealtime(api_key=KEY) as fake, bridged_suite(tmp_path, fake) as (url, _):
+        async with httpx.AsyncClient(timeout=30) as http:
+            unknown = await http.post(
+                f"{url}/realtime/calls/rtc_nosuchcall/attach", headers=bearer(call_token())
+            )
+            call = fake.create_call()
+            fake.refuse_key = True
+            refused = await http.post(f"{url}/realtime/calls/{call.id}/attach", headers=bearer(call_token()))
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_call"
+        assert "unknown to OpenAI" in unknown.json()["error"]["message"]
+        assert refused.status_code == 502 and refused.json()["error"]["code"] == "openai_key_refused"
+        assert KEY not in refused.text
+        assert await list_calls(url) == []  # nothing kept of either
+
+
+async def _answer_captures(device, image: bytes) -> None:
+    """Play a capture client: answer every capture with `image`."""
+    geometry = display_geometry(MAIN)
+    while True:
+        message = await device.next_message(timeout=60)
+        if isinstance(message, p.Capture):
+            await device.send(frame_message(geometry, request_id=message.request_id, image=image))
+
+
+async def test_a_hosted_mcp_frame_of_another_device_is_never_shown_to_a_call(tmp_path):
+    async with FakeRealtime(api_key=KEY) as fake, bridged_suite(tmp_path, fake, tools="mcp") as (url, app):
+        ws_url = url.replace("http://", "ws://") + DEVICE_PATH
+        geometry = display_geometry(MAIN)
+        red = jpeg(geometry.image_width, geometry.image_height, (220, 20, 20))
+        async with (
+            connect(ws_url, token=token("mac-1", ("device",)), device_id="mac-1", displays=[MAIN]) as mac1,
+            connect(ws_url, token=token("mac-2", ("device",)), device_id="mac-2", displays=[MAIN]) as mac2,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(_answer_captures, mac1, red)
+            tg.start_soon(_answer_captures, mac2, red)
+            await wait_for_device(app.state.hub, "mac-1")
+            await wait_for_device(app.state.hub, "mac-2")
+            call_1 = await start_call(url, fake, "mac-1")
+            call_2 = await start_call(url, fake, "mac-2")
+            own = await call_1.model_calls_mcp("capture_screen", {}, server_label="screen")
+            await call_1.wait_for("response.create")
+            assert call_1.images() == [red]
+            # mac-2's model names mac-1's frame (say, read from a shared transcript): nothing shown.
+            await call_2.model_calls_mcp("capture_screen", {}, server_label="screen", output=own["output"])
+            await call_2.wait_for("response.create")  # the model still goes on
+            assert call_2.images() == []
+            tg.cancel_scope.cancel()

@@ -313,3 +313,10 @@ def test_pixel_cache_is_bounded_by_count_bytes_age_and_device():
     assert cache.get("f_1", device_id="mac-1") is None and len(cache) == 2 and cache.size_bytes == 80
     now[0] = 11
     assert len(cache) == 0 and cache.size_bytes == 0
+
+
+def test_a_press_while_the_model_speaks_interrupts_it():
+    seq = sequencer(turns="push-to-talk")
+    seq.on_server_event(created())
+    assert types(seq.talk("press")) == ["response.cancel", "input_audio_buffer.clear"]
+    assert types(seq.talk("release")) == ["input_audio_buffer.commit"]  # no create while one is active

@@ -31,6 +31,8 @@ CallState = Literal["attaching", "attached", "reconnecting", "ended", "failed"]
 KEEP_ENDED = 32
 """Ended calls still listed (with why they ended)."""
 DEVICE_EVENT_BUFFER = 8
+SETTLE_WAIT = 10.0
+"""Seconds a create or attach waits for the sideband to attach (or fail) before answering."""
 
 
 class UnknownCallError(LookupError):
@@ -52,13 +54,22 @@ class BridgedCall:
     started_at: float = field(default_factory=time.time)
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     inbox: MemoryObjectSendStream[DeviceEvent] | None = None
+    settled: anyio.Event = field(default_factory=anyio.Event)
+    """Set once the sideband first attached, or failed to."""
+    failure: SidebandError | None = None
+
+    @property
+    def current_state(self) -> CallState:
+        if self.state == "attached" and self.sideband is not None and not self.sideband.connected:
+            return "reconnecting"
+        return self.state
 
     def info(self) -> dict[str, Any]:
         sideband = self.sideband
         return {
             "call_id": self.call_id,
             "device": self.device,
-            "state": self.state,
+            "state": self.current_state,
             "tools": self.tools,
             "turns": self.turns,
             "created_by_suite": self.created_by_suite,
@@ -129,6 +140,9 @@ class BridgeManager:
         created = await openai.create(sdp_offer, session)
         call = self._start(created.call_id, device, created_by_suite=True)
         log.info("call %s created for device %s (%s tools)", call.call_id, device, call.tools)
+        # Attached before the app's WebRTC side starts talking, so no early event is missed.
+        with anyio.move_on_after(SETTLE_WAIT):
+            await call.settled.wait()
         return call, created.sdp_answer
 
     async def attach(self, call_id: str, device: str) -> BridgedCall:
@@ -140,6 +154,13 @@ class BridgeManager:
                 raise UnknownCallError(call_id)  # never say another device holds it
             return existing
         call = self._start(call_id, device, created_by_suite=False)
+        with anyio.move_on_after(SETTLE_WAIT):
+            await call.settled.wait()
+        if call.failure is not None:
+            # The caller hears why at once (unknown call, key refused); nothing is kept.
+            self._calls.pop(call_id, None)
+            failure = call.failure
+            raise OpenAIError(str(failure), status=failure.status, code=failure.code) from failure
         log.info("attached to call %s for device %s (%s tools)", call_id, device, call.tools)
         return call
 
@@ -203,6 +224,7 @@ class BridgeManager:
                 # An app made this call: give its session the bridge's tools and hygiene.
                 await self._send(call, ev.session_update(self.sessions.attach_update(call.device)))
             first = False
+            call.settled.set()
 
         async def on_event(event: dict[str, Any]) -> None:
             await self._act(call, call.sequencer.on_server_event(event), tg)
@@ -213,14 +235,21 @@ class BridgeManager:
             try:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._device_events, call, inbox, tg)
-                    reason = await sideband.run()
-                    call.ended_reason = reason
-                    call.state = "ended"
-                    log.info("call %s ended: %s", call.call_id, reason)
+                    try:
+                        reason = await sideband.run()
+                    except SidebandError as e:
+                        call.state, call.last_error, call.ended_reason = "failed", str(e), str(e)
+                        call.failure = e
+                        log.warning("call %s: %s", call.call_id, e)
+                    else:
+                        call.state, call.ended_reason = "ended", reason
+                        log.info("call %s ended: %s", call.call_id, reason)
                     tg.cancel_scope.cancel()
-            except SidebandError as e:
-                call.state, call.last_error, call.ended_reason = "failed", str(e), str(e)
-                log.warning("call %s: %s", call.call_id, e)
+            except Exception:  # a bug in one call must not end the bridge's other calls
+                log.exception("call %s failed inside the suite", call.call_id)
+                call.state, call.last_error = "failed", "the bridge failed on this call (see the logs)"
+            finally:
+                call.settled.set()
         inbox.close()
 
     async def _device_events(

@@ -102,6 +102,10 @@ def function_call_output(call_id: str, output: str) -> dict[str, Any]:
     }
 
 
+def response_cancel() -> dict[str, Any]:
+    return {"type": "response.cancel"}
+
+
 def input_audio_clear() -> dict[str, Any]:
     return {"type": "input_audio_buffer.clear"}
 

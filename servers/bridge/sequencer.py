@@ -167,8 +167,12 @@ class CallSequencer:
         if self.turns != "push-to-talk":
             return []
         if state == "press":
-            return [Send(ev.input_audio_clear())]
-        actions: list[Action] = [Send(ev.input_audio_commit())]
+            actions: list[Action] = []
+            if self.active_response is not None:
+                # The user takes the turn: the model stops talking.
+                actions.append(Send(ev.response_cancel()))
+            return [*actions, Send(ev.input_audio_clear())]
+        actions = [Send(ev.input_audio_commit())]
         if self.active_response is None:
             actions.append(Send(ev.response_create()))
         return actions

@@ -31,7 +31,13 @@ OnEvent = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class SidebandError(Exception):
-    """The sideband cannot carry on: the message says why (never the key)."""
+    """The sideband cannot carry on: the message says why (never the key). `status` / `code`: what
+    the suite answers a caller who asked to attach."""
+
+    def __init__(self, message: str, *, status: int = 502, code: str = "sideband_failed") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class _RedactingLogger(logging.LoggerAdapter):
@@ -50,10 +56,16 @@ def _fatal(error: Exception) -> Exception | None:
         if status == 401:
             return SidebandError(
                 "OpenAI refused the suite's API key on the sideband (HTTP 401): set a valid "
-                "REALTIME_MCP_OPENAI_API_KEY."
+                "REALTIME_MCP_OPENAI_API_KEY (or OPENAI_API_KEY) and restart the suite.",
+                code="openai_key_refused",
             )
         if status in (403, 404):
-            return SidebandError(f"OpenAI refused the sideband (HTTP {status}): the call is over or unknown.")
+            return SidebandError(
+                f"OpenAI refused the sideband (HTTP {status}): the call is over or unknown to OpenAI "
+                "(check the call id, and that the call was created with the same OpenAI project).",
+                status=404,
+                code="unknown_call",
+            )
         if status < 500:
             return SidebandError(f"OpenAI refused the sideband (HTTP {status}).")
         return None
