@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 log = logging.getLogger("realtime_mcp.capture")
@@ -79,38 +79,51 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(args, None))
 
 
+def can_push(hotkey: Any) -> bool:
+    """What Hello.can_push says: only a hotkey that key events really reach (a live tap or listener)."""
+    return bool(hotkey is not None and hotkey.live)
+
+
 class HotkeyRelay:
     """Hands the hotkey's press and release (on the listener's thread) to the client's event loop.
 
-    On macOS the hotkey exists before the event loop does (both start on the main thread), so the
-    loop and the handlers are bound later; until then, and after, the chord is ignored.
+    On macOS the hotkey exists before the event loop does (both start on the main thread); events
+    before `run` and after it ends are dropped. Handlers run one after the other, in key order, so
+    a release is handled after the push its press started.
     """
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._on_press: Callable[[], Any] | None = None
-        self._on_release: Callable[[], Any] | None = None
+        self._queue: asyncio.Queue[str] | None = None
 
-    def bind(
+    async def run(
         self,
-        loop: asyncio.AbstractEventLoop | None,
-        on_press: Callable[[], Any] | None = None,
-        on_release: Callable[[], Any] | None = None,
+        on_press: Callable[[], Awaitable[object]],
+        on_release: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
-        self._loop, self._on_press, self._on_release = loop, on_press, on_release
+        """Handle the events until cancelled (a task in the client's task group)."""
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queue, self._loop = queue, asyncio.get_running_loop()
+        try:
+            while True:
+                handler = on_press if await queue.get() == "press" else on_release
+                if handler is not None:
+                    await handler()
+        finally:
+            self._loop = self._queue = None
 
     def press(self) -> None:
-        self._call(self._on_press)
+        self._post("press")
 
     def release(self) -> None:
-        self._call(self._on_release)
+        self._post("release")
 
-    def _call(self, handler: Callable[[], Any] | None) -> None:
-        loop = self._loop
-        if loop is None or handler is None:
+    def _post(self, kind: str) -> None:
+        loop, queue = self._loop, self._queue
+        if loop is None or queue is None:
             return
         try:
-            loop.call_soon_threadsafe(handler)
+            loop.call_soon_threadsafe(queue.put_nowait, kind)
         except RuntimeError:  # the loop closed meanwhile: the client is stopping
             log.debug("push-to-talk event after the client stopped")
 
@@ -125,7 +138,7 @@ def _run_macos(args: argparse.Namespace) -> int:
     # its callbacks, and stops here once that loop has returned, so no callback runs meanwhile.
     signals = MacDisplaySignals(guard).start()
     relay = HotkeyRelay()
-    hotkey = None if args.no_hotkey else start_push_to_talk(relay.press, relay.release)
+    hotkey = None if args.no_hotkey else start_push_to_talk(relay.press, relay.release, platform="darwin")
     result: list[int] = []
     stop = threading.Event()
 
@@ -138,7 +151,6 @@ def _run_macos(args: argparse.Namespace) -> int:
     try:
         run_with_event_loop(work, stop)
     finally:
-        relay.bind(None)
         if hotkey is not None:
             hotkey.stop()
         signals.stop()
@@ -171,7 +183,6 @@ async def _main(
         guard = DisplayGuard(quiet_period=args.quiet_period)
         owned, probe = _start_x11_signals(guard, args.display)
     service = DeviceService(lambda: get_backends(display=args.display), guard, layout_probe=probe)
-    loop = asyncio.get_running_loop()
     code = 0
     if relay is None:
         relay = HotkeyRelay()
@@ -187,9 +198,8 @@ async def _main(
                 ),
                 service,
             )
-            # The hub hears of push-to-talk only while key events really arrive.
-            client.config.can_push = bool(hotkey is not None and hotkey.live)
-            relay.bind(loop, lambda: tg.start_soon(client.push))
+            client.config.can_push = can_push(hotkey)
+            tg.start_soon(relay.run, client.push)
             tg.start_soon(_stop_on_signal, tg.cancel_scope, stop)
             try:
                 await client.run()
@@ -201,7 +211,6 @@ async def _main(
                 code = 1
             tg.cancel_scope.cancel()
     finally:
-        relay.bind(None)
         for source in owned:
             source.stop()
         await service.aclose()
