@@ -129,6 +129,8 @@ class HotkeyRelay:
 
 
 def _run_macos(args: argparse.Namespace) -> int:
+    from capture_client.backends import BackendError
+    from capture_client.backends.macos import SCREEN_RECORDING_HELP, ask_for_screen_capture
     from capture_client.guard import DisplayGuard
     from capture_client.hotkey import start_push_to_talk
     from capture_client.macos_signals import MacDisplaySignals, run_with_event_loop
@@ -137,6 +139,12 @@ def _run_macos(args: argparse.Namespace) -> int:
     # Everything with a run-loop source starts here, on the main thread, whose run loop delivers
     # its callbacks, and stops here once that loop has returned, so no callback runs meanwhile.
     signals = MacDisplaySignals(guard).start()
+    try:
+        # Asked first, so the prompts come in the order of need: the screen, then the hotkey.
+        if not ask_for_screen_capture():
+            log.warning("%s", SCREEN_RECORDING_HELP)
+    except BackendError as e:  # PyObjC missing: the backends say so again, with what to install
+        log.warning("%s", e)
     relay = HotkeyRelay()
     hotkey = None if args.no_hotkey else start_push_to_talk(relay.press, relay.release, platform="darwin")
     result: list[int] = []

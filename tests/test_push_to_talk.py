@@ -84,9 +84,17 @@ async def test_holding_control_alt_on_x11_pushes_a_frame_and_the_hub_knows_it_ca
 # --- macOS wiring on stand-ins -----------------------------------------------------------------
 
 
-def stand_in_mac(monkeypatch, *, listen_allowed: bool = True) -> types.SimpleNamespace:
+def stand_in_mac(
+    monkeypatch, *, listen_allowed: bool = True, screen_allowed: bool = True
+) -> types.SimpleNamespace:
     loop = MainRunLoop()
     q = quartz_tap(loop, listen_allowed=listen_allowed)
+    asked: list[str] = []
+    q.asked = asked  # type: ignore[attr-defined]
+    q.CGPreflightScreenCaptureAccess = lambda: screen_allowed  # type: ignore[attr-defined]
+    q.CGRequestScreenCaptureAccess = lambda: asked.append("Screen Recording")  # type: ignore[attr-defined]
+    request_listen = q.CGRequestListenEventAccess  # type: ignore[attr-defined]
+    q.CGRequestListenEventAccess = lambda: (asked.append("Input Monitoring"), request_listen())[1]  # type: ignore[attr-defined]
     registered: list[tuple[object, object]] = []
     removed_on: list[threading.Thread] = []
 
@@ -152,7 +160,7 @@ def test_on_macos_the_tap_and_signals_live_on_the_main_thread_and_the_chord_reac
     monkeypatch.setattr(cli, "_main", fake_main)
     assert cli._run_macos(mac_args()) == 3  # the client's exit code survives the event loop
     assert seen["thread"] is not threading.main_thread()
-    assert seen["live"] is True and seen["pressed"] is True
+    assert seen["live"] is True and seen["pressed"] is True and mac.q.asked == []
     # Stopped on the main thread after its run loop returned: no callback can run meanwhile.
     assert mac.q.state["removed_on"] == [threading.main_thread()]
     assert mac.callback_removed_on == [threading.main_thread()]
@@ -162,7 +170,7 @@ def test_on_macos_the_tap_and_signals_live_on_the_main_thread_and_the_chord_reac
 
 
 def test_on_macos_without_input_monitoring_the_client_runs_without_push_to_talk(monkeypatch, caplog):
-    mac = stand_in_mac(monkeypatch, listen_allowed=False)
+    mac = stand_in_mac(monkeypatch, listen_allowed=False, screen_allowed=False)
     seen: dict[str, object] = {}
 
     async def fake_main(args, stop, *, guard, hotkey, relay):
@@ -175,7 +183,8 @@ def test_on_macos_without_input_monitoring_the_client_runs_without_push_to_talk(
     monkeypatch.setattr(cli, "_main", fake_main)
     assert cli._run_macos(mac_args()) == 0
     assert seen == {"hotkey": None, "stopped": True}
-    assert "Input Monitoring" in caplog.text
+    assert mac.q.asked == ["Screen Recording", "Input Monitoring"]  # the prompts, in order of need
+    assert "Input Monitoring" in caplog.text and "Screen Recording" in caplog.text
     assert not mac.loop.terminated
 
 

@@ -51,6 +51,19 @@ def screen_capture_allowed(quartz: Any) -> bool:
     return True if preflight is None else bool(preflight())
 
 
+def ask_for_screen_capture() -> bool:
+    """Whether Screen Recording is granted; when not, show the system prompt (once per program).
+
+    The client asks this first, before Input Monitoring: the screen is what it is for.
+    """
+    q = _quartz()
+    if screen_capture_allowed(q):
+        return True
+    if hasattr(q, "CGRequestScreenCaptureAccess"):
+        q.CGRequestScreenCaptureAccess()
+    return False
+
+
 class MacScreen(ScreenBackend):
     def __init__(self, *, request_permission: bool = True) -> None:
         self._q = _quartz()
