@@ -179,14 +179,14 @@ def run_checks(
     *, display: str | None = None, hotkey: bool = True, platform: str | None = None, out: TextIO | None = None
 ) -> int:
     platform = platform or sys.platform
-    out = out or sys.stdout
+    stream: TextIO = out or sys.stdout
     if platform == "darwin":
-        print("realtime-mcp capture --check (macOS)", file=out)
+        print("realtime-mcp capture --check (macOS)", file=stream)
         checks = macos_checks(hotkey=hotkey)
     elif platform.startswith(("linux", "freebsd")):
-        print("realtime-mcp capture --check (X11)", file=out)
+        print("realtime-mcp capture --check (X11)", file=stream)
         checks = linux_checks(display, hotkey=hotkey)
     else:
-        print(f"realtime-mcp capture: no capture client for platform {platform!r}", file=out)
+        print(f"realtime-mcp capture: no capture client for platform {platform!r}", file=stream)
         return 1
-    return report(checks, out)
+    return report(checks, stream)

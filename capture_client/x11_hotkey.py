@@ -126,10 +126,11 @@ class RecordHotkey:
             return
         if reply.category != record.FromServer or reply.client_swapped or not reply.data:
             return
-        data = reply.data
+        data: Any = reply.data
+        field: Any = rq.EventField("event")  # the name only matters inside a request structure
         try:
             while len(data) >= 32:
-                event, data = rq.EventField(None).parse_binary_value(data, self._data.display, None, None)
+                event, data = field.parse_binary_value(data, self._data.display, None, None)
                 name = self._keycodes.get(int(getattr(event, "detail", -1)))
                 if name is None:
                     continue

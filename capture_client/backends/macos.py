@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image
 
@@ -138,7 +138,7 @@ class MacScreen(ScreenBackend):
         if layout.convert_from is not None:
             # Rare layouts: one conversion to packed RGB so the pipeline sees a format it knows.
             converted = Image.frombuffer(
-                "RGB", (width, height), pixels, "raw", layout.convert_from, stride, 1
+                "RGB", (width, height), cast(bytes, pixels), "raw", layout.convert_from, stride, 1
             ).tobytes()
             return RawCapture(
                 pixels=converted, width=width, height=height, stride=width * 3, pixel_format="RGB", area=area
