@@ -17,7 +17,13 @@ import pytest
 from PIL import Image
 
 from capture_client import pipeline
-from capture_client.backends import BackendError, NoDisplayError, PermissionDeniedError, get_backends
+from capture_client.backends import (
+    BackendError,
+    NoDisplayError,
+    PermissionDeniedError,
+    RawCapture,
+    get_backends,
+)
 from tests.support.pyobjc import NSDataProxy
 from wire.geometry import Rect, image_to_pointer
 
@@ -297,6 +303,21 @@ def test_the_capture_reads_the_nsdata_in_place(quartz):
     assert isinstance(raw.pixels, memoryview) and isinstance(raw.pixels.obj, NSDataProxy)  # no copy
     assert NSDataProxy.leaked_views == 0  # NSData.bytes() views leak the proxy (pyobjc#689)
     assert (raw.width, raw.height, raw.stride, raw.pixel_format) == (200, 100, 200 * 4 + 64, "BGRX")
+
+
+def test_a_read_only_buffer_goes_through_the_pipeline(quartz):
+    """PyObjC's memoryview of an NSData is read-only (its test_nsdata.py); the stand-in's is not."""
+    raw = get_backends(platform="darwin").screen.grab(Rect(x=0, y=0, width=100, height=50))
+    frozen = RawCapture(
+        pixels=raw.pixels.toreadonly(),  # type: ignore[union-attr]
+        width=raw.width,
+        height=raw.height,
+        stride=raw.stride,
+        pixel_format=raw.pixel_format,
+        area=raw.area,
+    )
+    assert not pipeline.is_black(frozen)
+    assert pipeline.to_rgb_scaled(frozen, 100).getpixel((10, 10)) == (200, 30, 30)
 
 
 @pytest.mark.parametrize(("bitmap_info", "bits"), sorted(RAW_MODES))
