@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 log = logging.getLogger("realtime_mcp.capture")
@@ -44,6 +45,12 @@ def register(subparsers: Any) -> None:
         help="Seconds without a display-change sign before capture resumes (default 1.5).",
     )
     p.add_argument("--no-hotkey", action="store_true", help="Do not listen for the push-to-talk hotkey.")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="Test this machine's permissions, capture and hotkey now, say what to grant, and exit "
+        "(needs no server or token).",
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
 
@@ -57,6 +64,10 @@ def _seconds(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.check:
+        from capture_client.check import run_checks
+
+        return run_checks(display=args.display, hotkey=not args.no_hotkey)
     if not args.server or not args.token:
         print(
             f"realtime-mcp capture: give --server URL and --token TOKEN (or ${SERVER_ENV} / ${TOKEN_ENV}).",
@@ -68,27 +79,90 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(args, None))
 
 
+def can_push(hotkey: Any) -> bool:
+    """What Hello.can_push says: only a hotkey that key events really reach (a live tap or listener)."""
+    return bool(hotkey is not None and hotkey.live)
+
+
+class HotkeyRelay:
+    """Hands the hotkey's press and release (on the listener's thread) to the client's event loop.
+
+    On macOS the hotkey exists before the event loop does (both start on the main thread); events
+    before `run` and after it ends are dropped. Handlers run one after the other, in key order, so
+    a release is handled after the push its press started.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[str] | None = None
+
+    async def run(
+        self,
+        on_press: Callable[[], Awaitable[object]],
+        on_release: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        """Handle the events until cancelled (a task in the client's task group)."""
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queue, self._loop = queue, asyncio.get_running_loop()
+        try:
+            while True:
+                handler = on_press if await queue.get() == "press" else on_release
+                if handler is not None:
+                    await handler()
+        finally:
+            self._loop = self._queue = None
+
+    def press(self) -> None:
+        self._post("press")
+
+    def release(self) -> None:
+        self._post("release")
+
+    def _post(self, kind: str) -> None:
+        loop, queue = self._loop, self._queue
+        if loop is None or queue is None:
+            return
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, kind)
+        except RuntimeError:  # the loop closed meanwhile: the client is stopping
+            log.debug("push-to-talk event after the client stopped")
+
+
 def _run_macos(args: argparse.Namespace) -> int:
+    from capture_client.backends import BackendError
+    from capture_client.backends.macos import SCREEN_RECORDING_HELP, ask_for_screen_capture
     from capture_client.guard import DisplayGuard
+    from capture_client.hotkey import start_push_to_talk
     from capture_client.macos_signals import MacDisplaySignals, run_with_event_loop
 
     guard = DisplayGuard(quiet_period=args.quiet_period)
-    signals: list[Any] = []
+    # Everything with a run-loop source starts here, on the main thread, whose run loop delivers
+    # its callbacks, and stops here once that loop has returned, so no callback runs meanwhile.
+    signals = MacDisplaySignals(guard).start()
     try:
-        # Registered on the main thread, whose run loop delivers the callbacks.
-        signals.append(MacDisplaySignals(guard).start())
-    except Exception as e:
-        log.warning("display-change signals unavailable (%s); relying on frame checks", e)
+        # Asked first, so the prompts come in the order of need: the screen, then the hotkey.
+        if not ask_for_screen_capture():
+            log.warning("%s", SCREEN_RECORDING_HELP)
+    except BackendError as e:  # PyObjC missing: the backends say so again, with what to install
+        log.warning("%s", e)
+    relay = HotkeyRelay()
+    hotkey = None if args.no_hotkey else start_push_to_talk(relay.press, relay.release, platform="darwin")
     result: list[int] = []
     stop = threading.Event()
 
-    def work(stop_event_loop) -> None:
+    def work(stop_event_loop: Callable[[], None]) -> None:
         try:
-            result.append(asyncio.run(_main(args, stop, guard=guard, signals=signals)))
+            result.append(asyncio.run(_main(args, stop, guard=guard, hotkey=hotkey, relay=relay)))
         finally:
             stop_event_loop()
 
-    run_with_event_loop(work, stop)
+    try:
+        run_with_event_loop(work, stop)
+    finally:
+        if hotkey is not None:
+            hotkey.stop()
+        signals.stop()
+        log.info("capture client stopped")
     return result[0] if result else 0
 
 
@@ -97,8 +171,11 @@ async def _main(
     stop: threading.Event | None,
     *,
     guard: Any = None,
-    signals: list[Any] | None = None,
+    hotkey: Any = None,
+    relay: HotkeyRelay | None = None,
 ) -> int:
+    """The client on an asyncio loop. On macOS the caller owns `guard`'s signals and the hotkey
+    (main thread); elsewhere they start and stop here."""
     import anyio
 
     from capture_client.backends import BackendError, get_backends
@@ -109,13 +186,18 @@ async def _main(
 
     platform = "macos" if sys.platform == "darwin" else "x11"
     probe = None
+    owned: list[Any] = []  # sources started here, stopped here
     if guard is None:
         guard = DisplayGuard(quiet_period=args.quiet_period)
-        signals, probe = _start_x11_signals(guard, args.display)
+        owned, probe = _start_x11_signals(guard, args.display)
     service = DeviceService(lambda: get_backends(display=args.display), guard, layout_probe=probe)
-    loop = asyncio.get_running_loop()
-    hotkey = None
     code = 0
+    if relay is None:
+        relay = HotkeyRelay()
+        if not args.no_hotkey:
+            hotkey = start_push_to_talk(relay.press, relay.release, display=args.display)
+            if hotkey is not None:
+                owned.append(hotkey)
     try:
         async with anyio.create_task_group() as tg:
             client = CaptureClient(
@@ -124,16 +206,8 @@ async def _main(
                 ),
                 service,
             )
-            if not args.no_hotkey:
-
-                def on_chord() -> None:  # the hotkey listener's thread
-                    loop.call_soon_threadsafe(tg.start_soon, client.press)
-
-                def on_release() -> None:
-                    loop.call_soon_threadsafe(tg.start_soon, client.release)
-
-                hotkey = start_push_to_talk(on_chord, on_release)
-                client.config.can_push = hotkey is not None
+            client.config.can_push = can_push(hotkey)
+            tg.start_soon(relay.run, client.press, client.release)
             tg.start_soon(_stop_on_signal, tg.cancel_scope, stop)
             try:
                 await client.run()
@@ -145,12 +219,11 @@ async def _main(
                 code = 1
             tg.cancel_scope.cancel()
     finally:
-        if hotkey is not None:
-            hotkey.stop()
-        for source in signals or []:
+        for source in owned:
             source.stop()
         await service.aclose()
-        log.info("capture client stopped")
+        if stop is None:
+            log.info("capture client stopped")
     return code
 
 

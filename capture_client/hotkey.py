@@ -1,25 +1,43 @@
-"""Push-to-talk: Control+Option (Control+Alt) pressed together captures and pushes a frame.
+"""Push-to-talk: hold Control+Option (Control+Alt) while speaking.
 
-Optional: it needs `pynput` (the `macos` extra) and, on macOS, Accessibility / Input Monitoring
-permission for the terminal or app running the client. Without either it says so once and the
-client carries on without a hotkey.
+The chord going down captures and pushes a frame (`on_chord`); the chord coming up ends the turn
+(`on_release`). The keyboard is heard without any extra library and without grabbing keys:
+
+* macOS: a listen-only Quartz event tap for modifier-flag changes (`capture_client.macos_hotkey`),
+  which needs Input Monitoring permission. Only the modifier flags are read, never key layouts:
+  keyboard-layout calls off the main thread are what makes macOS 14+ abort other listeners.
+* X11: the RECORD extension (`capture_client.x11_hotkey`).
+
+When the hotkey cannot work here it says why once and the client carries on without it (and tells
+the hub it cannot push).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
-from typing import Any
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 log = logging.getLogger("realtime_mcp.capture")
 
 CHORD = frozenset({"ctrl", "alt"})
 
 
+class HotkeyError(Exception):
+    """The hotkey cannot listen here; the message says what to grant or install."""
+
+
+class Hotkey(Protocol):
+    live: bool
+    """True while key events reach the chord detector."""
+
+    def stop(self) -> None: ...
+
+
 def key_name(key: Any) -> str | None:
-    """'ctrl' / 'alt' for either side's modifier key, else None."""
-    name = getattr(key, "name", None)
+    """'ctrl' / 'alt' for either side's modifier key (a name or an object with `.name`), else None."""
+    name = key if isinstance(key, str) else getattr(key, "name", None)
     if not isinstance(name, str):
         return None
     for base in CHORD:
@@ -29,7 +47,11 @@ def key_name(key: Any) -> str | None:
 
 
 class ChordDetector:
-    """Fires once when every key of the chord is down; again only after the chord was released."""
+    """`on_chord` once when every key of the chord is down; `on_release` once when it comes up again.
+
+    Feed it key by key (`press` / `release`) or with the set of modifiers down now (`set_down`).
+    Handlers run on the listener's thread; an exception in one is logged, never raised into it.
+    """
 
     def __init__(
         self,
@@ -43,70 +65,71 @@ class ChordDetector:
         self._down: set[str] = set()
         self._fired = False
 
+    @property
+    def held(self) -> bool:
+        """Whether the chord is down (and `on_chord` has fired for it)."""
+        return self._fired
+
     def press(self, key: Any) -> None:
         name = key_name(key)
-        if name is None:
-            return
-        self._down.add(name)
-        if not self._fired and self._chord <= self._down:
-            self._fired = True
-            try:
-                self._on_chord()
-            except Exception:  # runs on the listener's thread: an error must not kill the listener
-                log.exception("push-to-talk handler failed")
+        if name is not None:
+            self._down.add(name)
+            self._changed()
 
     def release(self, key: Any) -> None:
         name = key_name(key)
-        if name is None:
-            return
-        self._down.discard(name)
-        if self._fired and not self._chord <= self._down:
+        if name is not None:
+            self._down.discard(name)
+            self._changed()
+
+    def set_down(self, names: Iterable[str]) -> None:
+        self._down = {n for n in names if n in self._chord}
+        self._changed()
+
+    def _changed(self) -> None:
+        if not self._fired and self._chord <= self._down:
+            self._fired = True
+            self._call(self._on_chord)
+        elif self._fired and not self._chord <= self._down:
             self._fired = False
             if self._on_release is not None:
-                try:
-                    self._on_release()
-                except Exception:  # the listener's thread, as above
-                    log.exception("push-to-talk release handler failed")
+                self._call(self._on_release)
 
-
-class PushToTalk:
-    def __init__(self, listener: Any) -> None:
-        self._listener = listener
-
-    def stop(self) -> None:
-        self._listener.stop()
+    @staticmethod
+    def _call(handler: Callable[[], None]) -> None:
+        try:
+            handler()
+        except Exception:  # runs on the listener's thread: an error must not kill the listener
+            log.exception("push-to-talk handler failed")
 
 
 def start_push_to_talk(
-    on_chord: Callable[[], None], on_release: Callable[[], None] | None = None
-) -> PushToTalk | None:
-    """Listen for Control+Option; None (after saying why) when the hotkey cannot work here."""
-    try:
-        keyboard = importlib.import_module("pynput.keyboard")
-    except ImportError:
-        log.warning(
-            "push-to-talk is off: the hotkey library is not installed "
-            "(`pip install -e '.[macos]'` in the checkout adds pynput). Captures still work."
-        )
-        return None
-    except Exception as e:  # pynput picks a backend at import; no X display or no permission
-        log.warning("push-to-talk is off: the hotkey library cannot start here (%s). Captures still work.", e)
-        return None
+    on_chord: Callable[[], None],
+    on_release: Callable[[], None] | None = None,
+    *,
+    display: str | None = None,
+    platform: str | None = None,
+) -> Hotkey | None:
+    """Listen for Control+Option; None (after saying why) when the hotkey cannot work here.
+
+    On macOS call it on the main thread before the event loop runs (the tap's run-loop source goes
+    on the main run loop) and stop it there too.
+    """
+    platform = platform or sys.platform
     detector = ChordDetector(on_chord, on_release=on_release)
     try:
-        listener = keyboard.Listener(on_press=detector.press, on_release=detector.release)
-        listener.start()
-    except Exception as e:
-        log.warning(
-            "push-to-talk is off: cannot listen to the keyboard (%s). On macOS allow the terminal in "
-            "System Settings > Privacy & Security > Accessibility and Input Monitoring.",
-            e,
-        )
+        if platform == "darwin":
+            from capture_client.macos_hotkey import QuartzHotkey
+
+            hotkey: Hotkey = QuartzHotkey(detector).start()
+        elif platform.startswith(("linux", "freebsd")):
+            from capture_client.x11_hotkey import RecordHotkey
+
+            hotkey = RecordHotkey(detector, display).start()
+        else:
+            raise HotkeyError(f"no push-to-talk hotkey on platform {platform!r}")
+    except HotkeyError as e:
+        log.warning("push-to-talk is off: %s. Captures still work.", e)
         return None
-    if getattr(listener, "IS_TRUSTED", True) is False:
-        log.warning(
-            "push-to-talk may not fire: macOS has not granted Accessibility / Input Monitoring to this "
-            "terminal (System Settings > Privacy & Security)."
-        )
-    log.info("push-to-talk: press Control+Option to send the screen as you start speaking")
-    return PushToTalk(listener)
+    log.info("push-to-talk: hold Control+Option while you speak; the screen is sent as you start")
+    return hotkey

@@ -151,6 +151,8 @@ def _unpack_rows(raw: RawCapture, top: int, bottom: int, factor: int) -> Image.I
     rows = memoryview(_buffer(raw)).cast("B")[top * raw.stride : bottom * raw.stride]
     size = (raw.width, bottom - top)
     image = Image.frombuffer("RGB", size, cast(bytes, rows), "raw", raw.pixel_format, raw.stride, 1)
+    if image.mode != "RGB":  # Pillow maps an RGBX buffer in place, keeping its mode
+        image = image.convert("RGB")
     return image.reduce(factor) if factor >= 2 else image
 
 

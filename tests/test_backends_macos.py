@@ -17,7 +17,14 @@ import pytest
 from PIL import Image
 
 from capture_client import pipeline
-from capture_client.backends import NoDisplayError, PermissionDeniedError, get_backends
+from capture_client.backends import (
+    BackendError,
+    NoDisplayError,
+    PermissionDeniedError,
+    RawCapture,
+    get_backends,
+)
+from tests.support.pyobjc import NSDataProxy
 from wire.geometry import Rect, image_to_pointer
 
 pytestmark = pytest.mark.anyio
@@ -49,18 +56,42 @@ class Display:
     picture: Image.Image
 
 
+BGRA_LITTLE = (2 << 12) | 2  # kCGBitmapByteOrder32Little | kCGImageAlphaPremultipliedFirst: screens
+RAW_MODES = {  # (bitmap info, bits per pixel) -> how Pillow writes those bytes
+    (BGRA_LITTLE, 32): "BGRX",
+    ((2 << 12) | 6, 32): "BGRX",  # little-endian, alpha skipped first
+    ((4 << 12) | 5, 32): "RGBX",  # big-endian, alpha skipped last: bytes R G B X
+    (1, 32): "RGBX",  # default order (big), premultiplied last
+    ((4 << 12) | 2, 32): "XRGB",  # big-endian, alpha first: bytes X R G B
+    ((2 << 12) | 1, 32): "XBGR",  # little-endian, alpha last: bytes X B G R
+    (0, 24): "RGB",  # no alpha, 24-bit
+}
+
+
 class FakeImage:
-    def __init__(self, pixels: Image.Image) -> None:
+    def __init__(
+        self, pixels: Image.Image, *, bitmap_info: int = BGRA_LITTLE, bits: int = 32, component_bits: int = 8
+    ) -> None:
         self.width, self.height = pixels.size
-        self.stride = self.width * 4 + 64  # CoreGraphics pads rows
-        bgra = pixels.convert("RGB").tobytes("raw", "BGRX")
-        rows = [
-            bgra[y * self.width * 4 : (y + 1) * self.width * 4] + b"\x00" * 64 for y in range(self.height)
-        ]
-        self.data = b"".join(rows)
+        self.bits, self.component_bits, self.bitmap_info = bits, component_bits, bitmap_info
+        self.stride = self.width * bits // 8 + 64  # CoreGraphics pads rows
+        raw_mode = RAW_MODES.get((bitmap_info, bits), "BGRX")
+        packed = _pack(pixels.convert("RGB"), raw_mode)
+        row = self.width * bits // 8
+        rows = [packed[y * row : (y + 1) * row] + b"\x00" * 64 for y in range(self.height)]
+        self.data = NSDataProxy(b"".join(rows))
 
 
-def make_quartz(*, allowed: bool = True) -> types.ModuleType:
+def _pack(image: Image.Image, raw_mode: str) -> bytes:
+    if raw_mode in ("XRGB", "XBGR"):  # Pillow packs these only as RGBX/BGRX: rotate the bytes
+        data = image.tobytes("raw", "RGBX" if raw_mode == "XRGB" else "BGRX")
+        return b"".join(b"\xff" + data[i : i + 3] for i in range(0, len(data), 4))
+    return image.tobytes("raw", raw_mode)
+
+
+def make_quartz(
+    *, allowed: bool = True, bitmap_info: int = BGRA_LITTLE, bits: int = 32, component_bits: int = 8
+) -> types.ModuleType:
     q = types.ModuleType("Quartz")
     q.calls = []  # type: ignore[attr-defined]
     main_picture = Image.new("RGB", (2880, 1800), (200, 30, 30))
@@ -148,7 +179,12 @@ def make_quartz(*, allowed: bool = True) -> types.ModuleType:
                 box = [
                     round(v * d.scale) for v in (left, top, left + rect.size.width, top + rect.size.height)
                 ]
-                return FakeImage(d.picture.crop(tuple(box)))
+                return FakeImage(
+                    d.picture.crop(tuple(box)),
+                    bitmap_info=bitmap_info,
+                    bits=bits,
+                    component_bits=component_bits,
+                )
         raise AssertionError(f"rectangle {rect} spans displays; not modelled")
 
     def CGImageGetWidth(image):
@@ -161,14 +197,23 @@ def make_quartz(*, allowed: bool = True) -> types.ModuleType:
         return image.stride
 
     def CGImageGetBitsPerPixel(image):
-        return 32
+        return image.bits
+
+    def CGImageGetBitsPerComponent(image):
+        return image.component_bits
+
+    def CGImageGetBitmapInfo(image):
+        return image.bitmap_info
+
+    def CGImageGetAlphaInfo(image):
+        return image.bitmap_info & 0x1F  # kCGBitmapAlphaInfoMask
 
     def CGImageGetDataProvider(image):
         return ("provider", image)
 
     def CGDataProviderCopyData(provider):
         assert provider[0] == "provider"
-        return provider[1].data
+        return provider[1].data  # an NSData proxy, as PyObjC returns CFData
 
     def CGWarpMouseCursorPosition(point):
         # A CGPoint argument: PyObjC takes a 2-tuple of floats.
@@ -252,6 +297,60 @@ def test_region_on_the_negative_origin_display(quartz):
     assert quartz.calls[-1][1][0].origin == CGPoint(-1000, -200)
 
 
+def test_the_capture_reads_the_nsdata_in_place(quartz):
+    NSDataProxy.leaked_views = 0
+    raw = get_backends(platform="darwin").screen.grab(Rect(x=0, y=0, width=100, height=50))
+    assert isinstance(raw.pixels, memoryview) and isinstance(raw.pixels.obj, NSDataProxy)  # no copy
+    assert NSDataProxy.leaked_views == 0  # NSData.bytes() views leak the proxy (pyobjc#689)
+    assert (raw.width, raw.height, raw.stride, raw.pixel_format) == (200, 100, 200 * 4 + 64, "BGRX")
+
+
+def test_a_read_only_buffer_goes_through_the_pipeline(quartz):
+    """PyObjC's memoryview of an NSData is read-only (its test_nsdata.py); the stand-in's is not."""
+    raw = get_backends(platform="darwin").screen.grab(Rect(x=0, y=0, width=100, height=50))
+    frozen = RawCapture(
+        pixels=raw.pixels.toreadonly(),  # type: ignore[union-attr]
+        width=raw.width,
+        height=raw.height,
+        stride=raw.stride,
+        pixel_format=raw.pixel_format,
+        area=raw.area,
+    )
+    assert not pipeline.is_black(frozen)
+    assert pipeline.to_rgb_scaled(frozen, 100).getpixel((10, 10)) == (200, 30, 30)
+
+
+@pytest.mark.parametrize(("bitmap_info", "bits"), sorted(RAW_MODES))
+def test_every_8_bit_rgb_layout_gives_the_right_colours(monkeypatch, bitmap_info, bits):
+    q = make_quartz(bitmap_info=bitmap_info, bits=bits)
+    monkeypatch.setitem(sys.modules, "Quartz", q)
+    frame = pipeline.capture(get_backends(platform="darwin").screen, format="png")
+    image = Image.open(io.BytesIO(frame.data)).convert("RGB")
+    assert image.getpixel((10, 10)) == (200, 30, 30)  # red left half
+    assert image.getpixel((1270, 10)) == (30, 30, 200)  # blue right half
+    assert image.getpixel((93, 93)) == (30, 200, 30)  # the green square
+
+
+@pytest.mark.parametrize(
+    ("bitmap_info", "bits", "component_bits"),
+    [
+        ((1 << 12) | 5, 64, 16),  # 16-bit components (wide colour)
+        ((2 << 12) | (1 << 8) | 2, 128, 32),  # float components (HDR)
+        ((2 << 12) | (3 << 16) | 6, 32, 10),  # packed 10-bit RGB
+        (BGRA_LITTLE, 16, 8),  # 16 bits per pixel
+    ],
+)
+def test_a_layout_it_cannot_read_is_refused_not_sent_in_wrong_colours(
+    monkeypatch, bitmap_info, bits, component_bits
+):
+    q = make_quartz(bitmap_info=bitmap_info, bits=bits, component_bits=component_bits)
+    monkeypatch.setitem(sys.modules, "Quartz", q)
+    screen = get_backends(platform="darwin").screen
+    with pytest.raises(BackendError, match="Unsupported capture pixel layout") as refused:
+        screen.grab(Rect(x=0, y=0, width=10, height=10))
+    assert f"{bitmap_info:#x}" in str(refused.value)
+
+
 def test_pointer_warps_in_points_and_posts_a_move(quartz):
     pointer = get_backends(platform="darwin").pointer
     assert pointer.move(-1500.25, 120) == (-1500.25, 120.0)
@@ -302,3 +401,24 @@ async def test_point_at_on_a_retina_frame_through_the_tools(quartz, monkeypatch)
     assert not pointed.is_error
     # 1920x1080 points at (-1920, -300) sent as 1280x720: 1.5 points per image pixel, centre +0.75.
     assert quartz.state["pointer"] == (-1920 + 960.75, -300 + 540.75)
+
+
+def test_the_macos_extra_requires_pyobjc_whose_event_loop_stops_without_ending_the_process():
+    """PyObjC < 10.3.2 ends the process when the client's event loop stops (pyobjc#593)."""
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    extra = [Requirement(line) for line in project["optional-dependencies"]["macos"]]
+    pyobjc = {canonicalize_name(r.name): r for r in extra if canonicalize_name(r.name).startswith("pyobjc")}
+    # Quartz for capture, pointer and the hotkey tap; Cocoa for AppKit and PyObjCTools.AppHelper.
+    assert {"pyobjc-core", "pyobjc-framework-quartz", "pyobjc-framework-cocoa"} <= set(pyobjc)
+    for name, requirement in pyobjc.items():
+        assert not requirement.specifier.contains("10.3.1"), name
+        assert requirement.specifier.contains("10.3.2") and requirement.specifier.contains("12.0"), name
+        assert requirement.marker is not None and requirement.marker.evaluate({"sys_platform": "darwin"})
+    # pynput's macOS listener can abort the process (keyboard-layout calls off the main thread).
+    assert "pynput" not in {canonicalize_name(r.name) for r in extra}

@@ -3,12 +3,17 @@
 The stand-ins behave like PyObjC where the code depends on it: the reconfiguration callback is
 called as `cb(display_id, flags, user_info)` (a Begin per display, then after-calls with flags),
 registration returns a CGError integer, removal needs the very same `(callback, user_info)` pair
-and raises `ValueError` when none matches, and NSNotificationCenter blocks get one argument.
+and raises `ValueError` when none matches (matching with `==`, as bound methods are new objects on
+each access), and NSNotificationCenter blocks get one argument. The run loop, the workspace's
+notification center and AppHelper are the shared stand-ins of `tests.support.pyobjc`: notifications
+reach a main-queue observer only while the main run loop runs, `callAfter` is asynchronous, and
+`stopEventLoop` off the main thread ends the process.
 """
 
 from __future__ import annotations
 
 import inspect
+import queue
 import sys
 import threading
 import types
@@ -23,6 +28,8 @@ from capture_client.macos_signals import (
     MacDisplaySignals,
     run_with_event_loop,
 )
+from tests.support.pyobjc import MainRunLoop, apphelper
+from tests.support.pyobjc import appkit as stand_in_appkit
 
 
 class Clock:
@@ -55,47 +62,29 @@ def stand_in_quartz(register_error: int = 0) -> types.ModuleType:
     return quartz
 
 
-class NotificationCenter:
-    def __init__(self) -> None:
-        self.observers: dict[object, tuple[str, object]] = {}
-
-    def addObserverForName_object_queue_usingBlock_(self, name, obj, queue, block):
-        assert isinstance(name, str) and obj is None and queue is None
-        assert len(inspect.signature(block).parameters) == 1, "a block gets the notification"
-        token = object()
-        self.observers[token] = (name, block)
-        return token
-
-    def removeObserver_(self, token):
-        del self.observers[token]
-
-    def post(self, name: str) -> None:
-        for observed, block in list(self.observers.values()):
-            if observed == name:
-                block(types.SimpleNamespace(name=name))
-
-
-def stand_in_appkit(center: NotificationCenter) -> types.ModuleType:
-    appkit = types.ModuleType("AppKit")
-    workspace = types.SimpleNamespace(notificationCenter=lambda: center)
-    appkit.NSWorkspace = types.SimpleNamespace(sharedWorkspace=lambda: workspace)  # type: ignore[attr-defined]
-    for name in (*SLEEP_NOTIFICATIONS, *WAKE_NOTIFICATIONS):
-        setattr(appkit, name, name)  # PyObjC exposes these as NSString constants
-    appkit.NSApplication = types.SimpleNamespace(sharedApplication=lambda: None)  # type: ignore[attr-defined]
-    return appkit
-
-
 @pytest.fixture
 def parts(monkeypatch):
     """Stand-ins installed in sys.modules, as PyObjC would provide them on a Mac."""
-    center = NotificationCenter()
-    quartz, appkit = stand_in_quartz(), stand_in_appkit(center)
+    loop = MainRunLoop()
+    quartz, appkit = stand_in_quartz(), stand_in_appkit(loop, (*SLEEP_NOTIFICATIONS, *WAKE_NOTIFICATIONS))
     monkeypatch.setitem(sys.modules, "Quartz", quartz)
     monkeypatch.setitem(sys.modules, "AppKit", appkit)
     clock = Clock()
     guard = DisplayGuard(quiet_period=1.5, clock=clock)
     guard.reset_done(("main",))
-    return types.SimpleNamespace(quartz=quartz, center=center, guard=guard, clock=clock)
+    return types.SimpleNamespace(
+        quartz=quartz, appkit=appkit, center=appkit.center, loop=loop, guard=guard, clock=clock
+    )
+
+
+def drain(loop: MainRunLoop) -> None:
+    """Run what is queued for the main thread (what its run loop would do next)."""
+    while True:
+        try:
+            call = loop.calls.get_nowait()
+        except queue.Empty:
+            return
+        call()
 
 
 def fire(quartz, display: int, flags: int) -> None:
@@ -127,10 +116,13 @@ def test_sleep_and_wake_notifications_reach_the_guard(parts):
     signals = MacDisplaySignals(parts.guard).start()
     assert len(parts.center.observers) == 4
     parts.center.post("NSWorkspaceScreensDidSleepNotification")
+    assert parts.guard.status().phase is not Phase.SETTLING  # delivered by the main run loop, not yet run
+    drain(parts.loop)
     parts.clock.now = 60.0
     status = parts.guard.status()
     assert status.phase is Phase.SETTLING and status.settle_at is None  # asleep: no resume
     parts.center.post("NSWorkspaceDidWakeNotification")
+    drain(parts.loop)
     parts.clock.now = 61.6
     assert parts.guard.status().needs_reset
     signals.stop()
@@ -148,6 +140,7 @@ def test_exceptions_never_escape_the_callback_or_the_blocks(parts):
     signals = MacDisplaySignals(BrokenGuard()).start()
     fire(parts.quartz, 1, g.BEGIN_CONFIGURATION)  # would raise into Objective-C if not caught
     parts.center.post("NSWorkspaceWillSleepNotification")
+    drain(parts.loop)
     signals.stop()
 
 
@@ -165,35 +158,91 @@ def test_a_failed_registration_leaves_the_notifications_working(parts, monkeypat
     assert not signals.callback_registered
     assert "sleep/wake and black-frame checks" in caplog.text
     parts.center.post("NSWorkspaceWillSleepNotification")
+    drain(parts.loop)
     assert parts.guard.status().reason == "displays asleep"
     signals.stop()
     assert quartz.registered == [(signals._on_reconfiguration, None)]  # nothing removed that failed
 
 
-def test_run_with_event_loop_runs_work_beside_the_main_loop(parts):
-    calls: list[str] = []
+def test_a_missing_callback_binding_keeps_sleep_and_wake(parts, monkeypatch, caplog):
+    # pyobjc#684: the binding may go; the AttributeError must not cost the notifications.
+    del parts.quartz.CGDisplayRegisterReconfigurationCallback
+    signals = MacDisplaySignals(parts.guard).start()
+    assert not signals.callback_registered and signals.observing
+    assert "reconfiguration callback unavailable" in caplog.text
+    parts.center.post("NSWorkspaceWillSleepNotification")
+    drain(parts.loop)
+    assert parts.guard.status().reason == "displays asleep"
+    signals.stop()
+    assert parts.center.observers == {}
+
+
+def test_missing_notifications_keep_the_callback(parts, monkeypatch, caplog):
+    del parts.appkit.NSOperationQueue
+    signals = MacDisplaySignals(parts.guard).start()
+    assert signals.callback_registered and not signals.observing
+    assert "sleep/wake notifications unavailable" in caplog.text
+    fire(parts.quartz, 1, g.BEGIN_CONFIGURATION)
+    assert parts.guard.status().phase is Phase.SETTLING
+    signals.stop()
+    assert parts.quartz.registered == []
+
+
+def test_the_observers_use_the_main_queue_of_the_workspace_center(parts):
+    signals = MacDisplaySignals(parts.guard).start()
+    queues = {queue for _, queue, _ in parts.center.observers.values()}
+    assert queues == {parts.appkit.NSOperationQueue.mainQueue()}
+    signals.stop()
+
+
+def test_the_event_loop_runs_without_any_source_and_delivers_notifications(parts):
+    """No hotkey tap and no callback source: the console loop must still run (and deliver)."""
+    signals = MacDisplaySignals(parts.guard).start()
     stop = threading.Event()
-    loop_stopped = threading.Event()
-
-    class AppHelper:
-        @staticmethod
-        def runConsoleEventLoop(installInterrupt=False):
-            calls.append(f"run(installInterrupt={installInterrupt})")
-            assert loop_stopped.wait(10)
-
-        @staticmethod
-        def stopEventLoop():
-            calls.append("stop")
-            loop_stopped.set()
-
-        @staticmethod
-        def callAfter(function, *args):
-            function(*args)
+    seen: list[str] = []
 
     def work(stop_event_loop) -> None:
-        calls.append("work")
-        stop_event_loop()
+        try:
+            assert parts.loop.running.wait(10)
+            parts.center.post("NSWorkspaceScreensDidSleepNotification")
+            for _ in range(1000):  # bounded: the main thread delivers it within a few loop turns
+                if parts.guard.status().reason == "displays asleep":
+                    seen.append("asleep")
+                    break
+                stop.wait(0.01)
+        finally:
+            stop_event_loop()
 
-    run_with_event_loop(work, stop, apphelper=AppHelper)
-    assert sorted(calls) == ["run(installInterrupt=True)", "stop", "work"]
-    assert stop.is_set()  # set once the event loop returned, so the client's thread winds down
+    run_with_event_loop(work, stop, apphelper=apphelper(parts.loop))
+    signals.stop()
+    assert seen == ["asleep"] and stop.is_set() and not parts.loop.terminated
+    assert all(not t.valid for t in parts.loop.timers)  # the keep-alive timer is gone
+
+
+def test_ctrl_c_stops_the_loop_and_the_client_winds_down(parts):
+    stop = threading.Event()
+    calls: list[str] = []
+
+    def work(stop_event_loop) -> None:
+        try:
+            assert parts.loop.running.wait(10)
+            parts.loop.interrupt()  # the user presses Ctrl-C
+            assert stop.wait(10)  # the client's thread hears it through `stop`
+            calls.append("client cleaned up")
+        finally:
+            stop_event_loop()  # late: the loop is gone; this must not end the process
+
+    run_with_event_loop(work, stop, apphelper=apphelper(parts.loop))
+    assert calls == ["client cleaned up"]
+    assert parts.loop.interrupt_installed and not parts.loop.terminated
+
+
+def test_stopping_from_the_client_thread_goes_through_the_main_thread(parts):
+    stop = threading.Event()
+
+    def work(stop_event_loop) -> None:
+        assert parts.loop.running.wait(10)
+        stop_event_loop()  # stopEventLoop on this thread would terminate the process
+
+    run_with_event_loop(work, stop, apphelper=apphelper(parts.loop))
+    assert stop.is_set() and not parts.loop.terminated

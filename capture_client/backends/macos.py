@@ -9,13 +9,17 @@ image pixels map back to points without anyone multiplying by a scale.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
+
+from PIL import Image
 
 from capture_client.backends.base import (
     BackendError,
     DisplayChangedError,
     NoDisplayError,
     PermissionDeniedError,
+    PixelFormat,
     PointerBackend,
     RawCapture,
     ScreenBackend,
@@ -45,6 +49,19 @@ def screen_capture_allowed(quartz: Any) -> bool:
     """Whether Screen Recording is granted (macOS 10.15+); older systems need no grant."""
     preflight = getattr(quartz, "CGPreflightScreenCaptureAccess", None)
     return True if preflight is None else bool(preflight())
+
+
+def ask_for_screen_capture() -> bool:
+    """Whether Screen Recording is granted; when not, show the system prompt (once per program).
+
+    The client asks this first, before Input Monitoring: the screen is what it is for.
+    """
+    q = _quartz()
+    if screen_capture_allowed(q):
+        return True
+    if hasattr(q, "CGRequestScreenCaptureAccess"):
+        q.CGRequestScreenCaptureAccess()
+    return False
 
 
 class MacScreen(ScreenBackend):
@@ -104,21 +121,99 @@ class MacScreen(ScreenBackend):
                 if not screen_capture_allowed(q):
                     raise PermissionDeniedError(SCREEN_RECORDING_HELP)
                 raise DisplayChangedError("CGWindowListCreateImage returned no image (display changing?)")
-            width, height = q.CGImageGetWidth(image), q.CGImageGetHeight(image)
-            stride = q.CGImageGetBytesPerRow(image)
-            bits = q.CGImageGetBitsPerPixel(image)
-            if bits != 32:
-                raise BackendError(f"Unexpected {bits}-bit capture; expected 32-bit BGRA.")
+            width, height = int(q.CGImageGetWidth(image)), int(q.CGImageGetHeight(image))
+            stride = int(q.CGImageGetBytesPerRow(image))
+            layout = pixel_layout(
+                bits_per_pixel=int(q.CGImageGetBitsPerPixel(image)),
+                bits_per_component=int(q.CGImageGetBitsPerComponent(image)),
+                bitmap_info=int(q.CGImageGetBitmapInfo(image)),
+                alpha_info=int(q.CGImageGetAlphaInfo(image)),
+            )
+            # An NSData proxy (CFData). Its buffer is read in place through memoryview(); its
+            # bytes() method would hand out views that leak the proxy (pyobjc#689).
             data = q.CGDataProviderCopyData(q.CGImageGetDataProvider(image))
-        # NSData exposes the buffer protocol: no copy until the pipeline converts the pixels.
+        pixels = memoryview(data)
+        if len(pixels) < stride * (height - 1) + width * (layout.bits // 8):
+            raise DisplayChangedError("the captured image is shorter than its rows (display changing?)")
+        if layout.convert_from is not None:
+            # Rare layouts: one conversion to packed RGB so the pipeline sees a format it knows.
+            converted = Image.frombuffer(
+                "RGB", (width, height), cast(bytes, pixels), "raw", layout.convert_from, stride, 1
+            ).tobytes()
+            return RawCapture(
+                pixels=converted, width=width, height=height, stride=width * 3, pixel_format="RGB", area=area
+            )
         return RawCapture(
-            pixels=memoryview(data),
-            width=int(width),
-            height=int(height),
-            stride=int(stride),
-            pixel_format="BGRX",
-            area=area,
+            pixels=pixels, width=width, height=height, stride=stride, pixel_format=layout.format, area=area
         )
+
+
+# CGImage.h: CGImageAlphaInfo in the low 5 bits of CGBitmapInfo, then float, byte-order and
+# pixel-format fields.
+K_CG_IMAGE_ALPHA_NONE = 0
+K_CG_IMAGE_ALPHA_PREMULTIPLIED_LAST = 1
+K_CG_IMAGE_ALPHA_PREMULTIPLIED_FIRST = 2
+K_CG_IMAGE_ALPHA_LAST = 3
+K_CG_IMAGE_ALPHA_FIRST = 4
+K_CG_IMAGE_ALPHA_NONE_SKIP_LAST = 5
+K_CG_IMAGE_ALPHA_NONE_SKIP_FIRST = 6
+K_CG_BITMAP_FLOAT_COMPONENTS = 1 << 8
+K_CG_BITMAP_BYTE_ORDER_MASK = 0x7000
+K_CG_BITMAP_BYTE_ORDER_DEFAULT = 0
+K_CG_BITMAP_BYTE_ORDER_16_LITTLE = 1 << 12
+K_CG_BITMAP_BYTE_ORDER_32_LITTLE = 2 << 12
+K_CG_BITMAP_BYTE_ORDER_16_BIG = 3 << 12
+K_CG_BITMAP_BYTE_ORDER_32_BIG = 4 << 12
+K_CG_IMAGE_PIXEL_FORMAT_MASK = 0xF0000
+
+_ALPHA_FIRST = {
+    K_CG_IMAGE_ALPHA_PREMULTIPLIED_FIRST,
+    K_CG_IMAGE_ALPHA_FIRST,
+    K_CG_IMAGE_ALPHA_NONE_SKIP_FIRST,
+}
+_ALPHA_LAST = {K_CG_IMAGE_ALPHA_PREMULTIPLIED_LAST, K_CG_IMAGE_ALPHA_LAST, K_CG_IMAGE_ALPHA_NONE_SKIP_LAST}
+
+
+@dataclass(frozen=True, slots=True)
+class PixelLayout:
+    bits: int
+    """Bits per pixel."""
+    format: PixelFormat
+    """What the pipeline is told; `RGB` when the pixels are converted first."""
+    convert_from: str | None = None
+    """Pillow raw mode of the captured bytes when they need converting to packed RGB."""
+
+
+def pixel_layout(
+    *, bits_per_pixel: int, bits_per_component: int, bitmap_info: int, alpha_info: int
+) -> PixelLayout:
+    """How a captured CGImage's bytes are laid out in memory, or `BackendError` for one this does not read.
+
+    Screen captures are normally 32-bit little-endian with alpha first (bytes B, G, R, A); the
+    rest of the 8-bit RGB layouts are converted, anything else (16-bit or float components,
+    packed 10-bit) is refused rather than sent with wrong colours.
+    """
+    order = bitmap_info & K_CG_BITMAP_BYTE_ORDER_MASK
+    described = (
+        f"{bits_per_pixel}-bit pixels, {bits_per_component}-bit components, bitmap info {bitmap_info:#x}, "
+        f"alpha info {alpha_info}"
+    )
+    if (
+        bits_per_component != 8
+        or bitmap_info & K_CG_BITMAP_FLOAT_COMPONENTS
+        or bitmap_info & K_CG_IMAGE_PIXEL_FORMAT_MASK
+        or order in (K_CG_BITMAP_BYTE_ORDER_16_LITTLE, K_CG_BITMAP_BYTE_ORDER_16_BIG)
+    ):
+        raise BackendError(f"Unsupported capture pixel layout ({described}); expected 8-bit RGB components.")
+    little = order == K_CG_BITMAP_BYTE_ORDER_32_LITTLE
+    if bits_per_pixel == 32:
+        if alpha_info in _ALPHA_FIRST:  # A R G B as a 32-bit word
+            return PixelLayout(32, "BGRX") if little else PixelLayout(32, "RGB", "XRGB")
+        if alpha_info in _ALPHA_LAST:  # R G B A as a 32-bit word
+            return PixelLayout(32, "RGB", "XBGR") if little else PixelLayout(32, "RGBX")
+    if bits_per_pixel == 24 and alpha_info == K_CG_IMAGE_ALPHA_NONE and not little:
+        return PixelLayout(24, "RGB")
+    raise BackendError(f"Unsupported capture pixel layout ({described}).")
 
 
 class MacPointer(PointerBackend):
