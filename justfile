@@ -49,6 +49,10 @@ test-image:
 bench-relay *args:
     python bench/bench_relay.py {{args}}
 
+# Realtime bridge latency: push-to-talk press and hosted-MCP capture to the image item at a fake Realtime service
+bench-bridge *args:
+    python bench/bench_bridge.py {{args}}
+
 # Screen/pointer latency on a 2560x1600 Xvfb: capture_screen vs naive full-res PNG, point_at, echo floor
 bench-screen *args:
     python bench/bench_screen.py {{args}}

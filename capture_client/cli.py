@@ -207,7 +207,7 @@ async def _main(
                 service,
             )
             client.config.can_push = can_push(hotkey)
-            tg.start_soon(relay.run, client.push)
+            tg.start_soon(relay.run, client.press, client.release)
             tg.start_soon(_stop_on_signal, tg.cancel_scope, stop)
             try:
                 await client.run()

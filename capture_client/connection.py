@@ -13,6 +13,7 @@ import random
 import re
 import time
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -227,6 +228,24 @@ class CaptureClient:
             return False
         await session.push(frame)
         return True
+
+    async def press(self) -> bool:
+        """The push-to-talk hotkey went down: tell the hub (the bridge starts a turn), then push."""
+        await self._talk("press")
+        return await self.push()
+
+    async def release(self) -> None:
+        """The hotkey went up: the bridge ends the turn (commits the audio, asks for an answer)."""
+        await self._talk("release")
+
+    async def _talk(self, state: Literal["press", "release"]) -> None:
+        session = self.session
+        if session is None:
+            return
+        try:
+            await session.send(p.encode(p.Talk(state=state)))
+        except websockets.ConnectionClosed:
+            log.info("push-to-talk: the link closed before the %s was sent", state)
 
     async def _displays_changed(self, displays: list[DisplayInfo], reason: str) -> None:
         session = self.session

@@ -15,7 +15,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from servers import __version__
-from servers.auth.http import AuthGuard, transport_security
+from servers.auth.http import AuthGuard, public_base_url, transport_security
+from servers.auth.secrets import token_keys
+from servers.bridge.calls import BridgeManager
+from servers.bridge.functions import FunctionRunner
+from servers.bridge.openai_calls import OpenAICalls
+from servers.bridge.routes import create_bridge_routes
+from servers.bridge.session import SessionFactory
 from servers.hub.device_auth import DeviceAuth
 from servers.hub.endpoint import create_device_route
 from servers.hub.hub import Hub
@@ -35,6 +41,22 @@ def build_servers(settings: Settings, hub: Hub, names: Sequence[ServerName]) -> 
         module = importlib.import_module(FACTORIES[name])
         servers[name] = module.create_server(settings, hub=hub)
     return servers
+
+
+def create_bridge(
+    settings: Settings, hub: Hub, servers: dict[str, MCPServer], names: Sequence[str], guard: AuthGuard | None
+) -> BridgeManager:
+    """The Realtime bridge over this app's hub and tools; without an OpenAI key it only explains."""
+    skills = servers.get("skills")
+    runner = FunctionRunner(hub, settings, getattr(skills, "tools", None))
+    keys = token_keys(settings, for_server=True) if guard is not None else None
+    public_url = settings.public_url.rstrip("/") if settings.public_url else None
+    sessions = SessionFactory(
+        settings, names, keys, public_url or (public_base_url(settings) if keys else None)
+    )
+    key = settings.openai_api_key
+    openai = OpenAICalls(settings.openai_base_url, key.get_secret_value()) if key is not None else None
+    return BridgeManager(hub, settings, runner, sessions, openai)
 
 
 def create_app(settings: Settings, *, standalone: ServerName | None = None) -> Starlette:
@@ -70,6 +92,8 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
     # Capture clients connect out to /devices/connect; their tokens go through the same verifier.
     device_auth = DeviceAuth.from_settings(settings, verifier=guard.verifier if guard else None)
     routes.insert(1, create_device_route(hub, device_auth))
+    bridge = create_bridge(settings, hub, servers, names, guard)
+    routes[2:2] = create_bridge_routes(bridge, hub, guard.verifier if guard else None)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[dict[str, Any]]:
@@ -77,10 +101,13 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
             stack.push_async_callback(hub.aclose)
             for server in servers.values():
                 await stack.enter_async_context(server.session_manager.run())
-            yield {"hub": hub, "servers": servers}
+            # Last in, first out: calls detach before the servers and devices go.
+            await stack.enter_async_context(bridge.running())
+            yield {"hub": hub, "servers": servers, "bridge": bridge}
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.hub = hub
     app.state.servers = servers
     app.state.auth_guard = guard
+    app.state.bridge = bridge
     return app

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVER_NAMES = ("skills", "screen", "pointer")
@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     """The suite's settings: each reads `REALTIME_MCP_<NAME>` from the environment; the common ones also
     have a `realtime-mcp serve` flag (the README's configuration table lists which)."""
 
-    model_config = SettingsConfigDict(env_prefix="REALTIME_MCP_", extra="ignore", env_file=None)
+    model_config = SettingsConfigDict(
+        env_prefix="REALTIME_MCP_", extra="ignore", env_file=None, populate_by_name=True
+    )
 
     # --- HTTP and transport -------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Interface to listen on.")
@@ -124,6 +126,46 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1024, description="Largest MCP request body accepted (413 beyond)."
     )
 
+    # --- Realtime bridge ----------------------------------------------------------------
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REALTIME_MCP_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        description="The OpenAI API key the bridge uses to create and attach to Realtime calls "
+        "(falls back to OPENAI_API_KEY; never logged). Without one the /realtime/calls routes answer 503.",
+    )
+    openai_base_url: str = Field(
+        default="https://api.openai.com/v1",
+        description="OpenAI API base URL; the sideband WebSocket is derived from it (https -> wss).",
+    )
+    realtime_model: str = Field(
+        default="gpt-realtime-2.1", min_length=1, description="Realtime model of calls the bridge creates."
+    )
+    call_frames: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description="Image items kept in a call's conversation; older frames are deleted (each image is "
+        "billed again every turn).",
+    )
+    call_tools: Literal["mcp", "function"] | None = Field(
+        default=None,
+        description="How a bridged call reaches the tools: `mcp` (OpenAI's hosted MCP client calls the "
+        "public URL) or `function` (the bridge runs them over the sideband; no public URL needed). "
+        "Default: `mcp` when a public URL is set, else `function`.",
+    )
+    call_turns: Literal["vad", "push-to-talk"] = Field(
+        default="vad",
+        description="`vad`: the server detects turns; `push-to-talk`: the capture client's hotkey "
+        "starts (press) and ends (release) each turn.",
+    )
+    call_retention_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Truncation of a long call: the fraction of the conversation kept when it hits the "
+        "context limit.",
+    )
+
     @field_validator("token_verify_secrets", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _comma_lists(cls, value: object) -> object:
@@ -151,6 +193,13 @@ class Settings(BaseSettings):
                 pairs[device] = token
             return pairs
         return value
+
+    @property
+    def bridge_tools(self) -> Literal["mcp", "function"]:
+        """The tools mode of bridged calls (`call_tools`, or its default)."""
+        if self.call_tools is not None:
+            return self.call_tools
+        return "mcp" if self.public_url else "function"
 
     @property
     def on_loopback(self) -> bool:

@@ -6,7 +6,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 
 from servers.auth.tokens import TokenKeys, mint
-from servers.auth.verifier import JwtTokenVerifier
+from servers.auth.verifier import JwtTokenVerifier, caller_device
 from servers.hub.device import DeviceUnavailableError
 from tests.support.fake_device import connect, device_hub, wait_for_device
 from wire import protocol as p
@@ -60,25 +60,25 @@ async def test_registry_binds_a_token_holder_to_its_own_device():
     ):
         await wait_for_device(hub, "mac-1")
         await wait_for_device(hub, "mac-2")
+        # The MCP front doors read the caller from the request's token and pass it on explicitly.
         reset = _as_caller("mac-1")
         try:
-            assert hub.devices.resolve(None).id == "mac-1"  # two connected, yet no ambiguity
-            assert hub.devices.resolve("mac-1").id == "mac-1"
-            assert [d.id for d in hub.devices.connected()] == ["mac-1"]
-            with pytest.raises(DeviceUnavailableError) as other:
-                hub.devices.resolve("mac-2")
-            with pytest.raises(DeviceUnavailableError) as missing:
-                hub.devices.resolve("mac-9")
-            assert str(other.value) == str(missing.value).replace("mac-9", "mac-2")
-            assert "mac-2" not in str(missing.value)
+            caller = caller_device()
         finally:
             auth_context_var.reset(reset)
-        reset = _as_caller("mac-3")
-        try:
-            with pytest.raises(DeviceUnavailableError, match="none connected"):
-                hub.devices.resolve(None)
-            assert hub.devices.connected() == []
-        finally:
-            auth_context_var.reset(reset)
+        assert caller == "mac-1" and caller_device() is None
+        devices = hub.devices
+        assert devices.resolve(None, caller=caller).id == "mac-1"  # two connected, yet no ambiguity
+        assert devices.resolve("mac-1", caller=caller).id == "mac-1"
+        assert [d.id for d in devices.connected(caller=caller)] == ["mac-1"]
+        with pytest.raises(DeviceUnavailableError) as other:
+            devices.resolve("mac-2", caller=caller)
+        with pytest.raises(DeviceUnavailableError) as missing:
+            devices.resolve("mac-9", caller=caller)
+        assert str(other.value) == str(missing.value).replace("mac-9", "mac-2")
+        assert "mac-2" not in str(missing.value)
+        with pytest.raises(DeviceUnavailableError, match="none connected"):
+            devices.resolve(None, caller="mac-3")
+        assert devices.connected(caller="mac-3") == []
         # Without a token (auth off, in-process) every device is reachable, as before.
         assert {d.id for d in hub.devices.connected()} == {"mac-1", "mac-2"}

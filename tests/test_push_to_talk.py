@@ -19,6 +19,7 @@ import pytest
 from capture_client import cli
 from capture_client.macos_signals import SLEEP_NOTIFICATIONS, WAKE_NOTIFICATIONS
 from servers.app import create_app
+from servers.hub.device import CaptureRequest
 from servers.settings import Settings
 from tests.support.fake_device import wait_for_device
 from tests.support.http import serve
@@ -62,6 +63,9 @@ async def test_holding_control_alt_on_x11_pushes_a_frame_and_the_hub_knows_it_ca
             try:
                 await wait_for_device(hub, "desk", timeout=30)
                 relay = hub.devices.resolve(None)
+                # The hub lists a device at its hello, the client acts once the welcome arrives: one
+                # answered capture shows the client's session is up before the key goes down.
+                await relay.capture(CaptureRequest())
                 assert relay.can_push  # type: ignore[attr-defined]
                 assert relay.pushed_at is None  # type: ignore[attr-defined]
                 xdotool(x.display, "keydown", "ctrl+alt")

@@ -17,7 +17,8 @@ Conversation:
 3. Either way, any time: `ping` -> `pong`. Silence for three `heartbeat_interval`s is a dead link.
 4. hub -> client  `capture` / `move_pointer` / `highlight`, each with a `request_id`.
    client -> hub  binary `frame` (with `request_id`) / `pointer_done` / `request_failed`.
-5. client -> hub  unprompted binary `frame` with `pushed: true` (push-to-talk), and
+5. client -> hub  unprompted binary `frame` with `pushed: true` (push-to-talk), `talk` (`press` /
+   `release` of the push-to-talk hotkey; a press comes before its pushed frame), and
    `displays_changed` whenever the layout changed (after the display guard settled).
 6. Either side  `error` for a message it could not take; the connection stays up.
 7. hub -> client  fatal `error` `token_expired` + close 1008 when a minted token's `exp` passes.
@@ -123,6 +124,14 @@ class RequestFailed(_Message):
     """Seconds after which the same request would likely succeed (the display is settling)."""
 
 
+class Talk(_Message):
+    """The user pressed or released the push-to-talk hotkey (added in 0.2, protocol version 1: a hub
+    that predates it answers a non-fatal `error`). A press is followed by a pushed frame."""
+
+    type: Literal["talk"] = "talk"
+    state: Literal["press", "release"]
+
+
 class DisplaysChanged(_Message):
     """The display layout changed; frames taken before this describe a layout that is gone."""
 
@@ -197,7 +206,7 @@ class ErrorMessage(_Message):
     retry as is."""
 
 
-ClientMessage = Hello | PointerDone | RequestFailed | DisplaysChanged | Ping | Pong | ErrorMessage
+ClientMessage = Hello | PointerDone | RequestFailed | DisplaysChanged | Talk | Ping | Pong | ErrorMessage
 HubMessage = Welcome | Capture | MovePointer | Highlight | Ping | Pong | ErrorMessage
 
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(

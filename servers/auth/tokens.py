@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import jwt
 
-SCOPES = ("skills", "screen", "pointer", "device")
-"""`skills`, `screen`, `pointer`: the MCP server of that name; `device`: connect as a capture client."""
+SCOPES = ("skills", "screen", "pointer", "device", "call")
+"""`skills`, `screen`, `pointer`: the MCP server of that name; `device`: connect as a capture client;
+`call`: start, attach and manage Realtime calls through the bridge (`/realtime/calls`)."""
 
 ALGORITHM = "HS256"
 MIN_SECRET_CHARS = 32

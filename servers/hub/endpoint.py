@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from servers import __version__
 from servers.hub.device_auth import DEVICE_SCOPE, DeviceAuth, DeviceAuthError, DeviceGrant
-from servers.hub.hub import Hub
+from servers.hub.hub import FramePushed, Hub, TalkChanged
 from servers.hub.relay import RelayDevice
 from wire import protocol as p
 
@@ -170,6 +170,8 @@ def create_device_route(hub: Hub, auth: DeviceAuth | None = None) -> WebSocketRo
             device_id=device_id,
             capture_timeout=settings.capture_timeout,
             fallback_max_age=settings.frame_ttl,
+            on_push=lambda frame: hub.events.publish(FramePushed(device_id, frame)),
+            on_talk=lambda state: hub.events.publish(TalkChanged(device_id, state)),
         )
         previous = hub.devices.add(relay)
         if isinstance(previous, RelayDevice):

@@ -18,7 +18,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from servers.auth.verifier import caller_device
 from servers.hub.device import Device, DeviceError
 from wire.geometry import FrameGeometry
 
@@ -65,13 +64,13 @@ class FrameStore:
             self._forget(old)
         return stored
 
-    def get(self, frame_id: str) -> StoredFrame:
-        """The stored frame, or `UnknownFrameError` with a message the model can act on."""
+    def get(self, frame_id: str, *, caller: str | None = None) -> StoredFrame:
+        """The stored frame, or `UnknownFrameError` with a message the model can act on. `caller`:
+        the device the caller's token is bound to (None: no token)."""
         self._expire()
         stored = self._frames.get(frame_id)
         # A token holder sees only its own device's frames; another's answers like an id never issued.
-        bound = caller_device()
-        if stored is not None and bound in (None, stored.device_id):
+        if stored is not None and caller in (None, stored.device_id):
             return stored
         if frame_id in self._gone:
             raise UnknownFrameError(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from servers.auth.verifier import caller_device
 from servers.hub.device import Device, DeviceUnavailableError, NoDisplayError
 
 
@@ -29,10 +28,9 @@ class DeviceRegistry:
         if self._remote.get(device.id) is device:
             del self._remote[device.id]
 
-    def connected(self) -> list[Device]:
-        """Connected devices; a caller holding a token sees at most its own."""
-        bound = caller_device()
-        return [d for d in self._remote.values() if bound is None or d.id == bound]
+    def connected(self, *, caller: str | None = None) -> list[Device]:
+        """Connected devices; a caller holding a token (`caller`: its device) sees at most its own."""
+        return [d for d in self._remote.values() if caller is None or d.id == caller]
 
     def get(self, device_id: str) -> Device | None:
         if device_id == self.LOCAL_ID and self._local_factory is not None:
@@ -50,15 +48,15 @@ class DeviceRegistry:
             self._local = self._local_factory()
         return self._local
 
-    def resolve(self, requested: str | None) -> Device:
-        """The device an MCP call acts on: the one named, else the only connected one, else local.
+    def resolve(self, requested: str | None, *, caller: str | None = None) -> Device:
+        """The device a tool call acts on: the one named, else the only connected one, else local.
 
-        A caller holding a token is bound to the token's device: it is the only device that
-        caller can name, find or learn about; any other answers exactly like a missing one.
+        `caller` is the device the caller's token is bound to (None: no token, auth off). A bound
+        caller reaches only that device: it is the only one it can name, find or learn about; any
+        other answers exactly like a missing one.
         """
-        bound = caller_device()
-        if bound is not None:
-            return self._resolve_bound(bound, requested)
+        if caller is not None:
+            return self._resolve_bound(caller, requested)
         if requested:
             device = self.get(requested)
             if device is None:

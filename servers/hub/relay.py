@@ -93,7 +93,11 @@ class RelayDevice(Device):
         capture_timeout: float,
         fallback_max_age: float = 300.0,
         clock: Callable[[], float] = time.time,
+        on_push: Callable[[Frame], None] | None = None,
+        on_talk: Callable[[Literal["press", "release"]], None] | None = None,
     ) -> None:
+        """`on_push` / `on_talk`: who hears of a pushed frame and of hotkey presses (the bridge,
+        through the hub's device events); called inline, they must not block."""
         self.id = device_id
         self.client_version = hello.client_version
         self.platform = hello.platform
@@ -112,6 +116,8 @@ class RelayDevice(Device):
         self._latest: dict[DisplayKey, Frame] = {}
         self._pushed: Frame | None = None
         self._closed: str | None = None
+        self._on_push = on_push
+        self._on_talk = on_talk
         self.last_seen = clock()
         self.pushed_at: float | None = None
         """When the client last pushed a frame (push-to-talk), on the hub's clock."""
@@ -210,6 +216,9 @@ class RelayDevice(Device):
             case p.PointerDone(request_id=rid) | p.RequestFailed(request_id=rid):
                 if not self._resolve(rid, message):
                     await self._unknown_request(rid)
+            case p.Talk(state=state):
+                if self._on_talk is not None:
+                    self._on_talk(state)
             case p.DisplaysChanged(displays=displays, reason=reason):
                 self._displays_changed(displays, reason)
             case p.ErrorMessage(request_id=rid, code=code, message=text_):
@@ -266,6 +275,8 @@ class RelayDevice(Device):
         if header.pushed:
             self._pushed = frame
             self.pushed_at = frame.captured_at
+            if self._on_push is not None:
+                self._on_push(frame)
         if rid is not None:
             self._resolve(rid, frame)
 

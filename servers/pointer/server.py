@@ -10,13 +10,15 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from servers import __version__
+from servers.auth.verifier import caller_device
 from servers.hub.hub import Hub
-from servers.hub.tooling import DeviceParam, FrameIdParam, domain_errors, resolve_frame
+from servers.hub.tooling import DeviceParam, FrameIdParam, domain_errors
+from servers.pointer import tools
+from servers.pointer.tools import PointResult
 from servers.settings import Settings
-from wire.geometry import Rect, image_area_to_pointer, image_to_pointer
 
 MOVES_POINTER = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
@@ -32,30 +34,10 @@ LabelParam = Annotated[
 ]
 
 
-class PointResult(BaseModel):
-    """Structured content of `point_at` and `highlight`."""
-
-    frame_id: str
-    device: str
-    x: float = Field(description="The point in the frame's image pixels, as given.")
-    y: float
-    screen_x: float = Field(description="Where the pointer went, in screen (pointer) coordinates.")
-    screen_y: float
-    display: int | None
-    label: str | None = None
-    area: Rect | None = Field(
-        default=None, description="For highlight: the marked area in screen coordinates."
-    )
-
-
 def _result(result: PointResult, text: str) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
     )
-
-
-def _on(label: str | None) -> str:
-    return f" ({label})" if label else ""
 
 
 def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[Any]:
@@ -78,23 +60,9 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[An
         """Move the user's pointer to pixel (x, y) of a frame's image (the frame capture_screen or zoom
         returned). Returns where it went on the screen."""
         with domain_errors():
-            stored, target = resolve_frame(hub, frame_id, device)
-            px, py = image_to_pointer(stored.geometry, x, y)
-            moved = await target.move_pointer(px, py)
-        result = PointResult(
-            frame_id=frame_id,
-            device=target.id,
-            x=x,
-            y=y,
-            screen_x=moved.x,
-            screen_y=moved.y,
-            display=moved.display if moved.display is not None else stored.geometry.display,
-            label=label,
-        )
-        text = (
-            f"Pointer moved to ({x:g}, {y:g}) of frame {frame_id}{_on(label)}: screen position "
-            f"({moved.x:g}, {moved.y:g})."
-        )
+            result, text = await tools.point_at(
+                hub, x=x, y=y, frame_id=frame_id, label=label, device=device, caller=caller_device()
+            )
         return _result(result, text)
 
     @server.tool(annotations=MOVES_POINTER)
@@ -110,25 +78,17 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[An
         """Mark a rectangle of a frame's image for the user (on this server's own display: the pointer
         moves to its centre). Coordinates are the frame's image pixels."""
         with domain_errors():
-            stored, target = resolve_frame(hub, frame_id, device)
-            area = image_area_to_pointer(stored.geometry, x, y, width, height)
-            moved = await target.highlight(area, label)
-        result = PointResult(
-            frame_id=frame_id,
-            device=target.id,
-            x=x + width / 2,
-            y=y + height / 2,
-            screen_x=moved.x,
-            screen_y=moved.y,
-            display=moved.display if moved.display is not None else stored.geometry.display,
-            label=label,
-            area=area,
-        )
-        text = (
-            f"Highlighted {width:g}x{height:g} at ({x:g}, {y:g}) of frame {frame_id}{_on(label)}: "
-            f"screen area {area.width:g}x{area.height:g} at ({area.x:g}, {area.y:g}); pointer at its centre "
-            f"({moved.x:g}, {moved.y:g})."
-        )
+            result, text = await tools.highlight(
+                hub,
+                x=x,
+                y=y,
+                width=width,
+                height=height,
+                frame_id=frame_id,
+                label=label,
+                device=device,
+                caller=caller_device(),
+            )
         return _result(result, text)
 
     return server

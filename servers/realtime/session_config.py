@@ -111,3 +111,43 @@ def client_secret_body(
         "expires_after": {"anchor": "created_at", "seconds": expires_seconds},
         "session": realtime_session(public_url, tokens, model=model),
     }
+
+
+BRIDGE_NOTE = (
+    "Screen images reach you as user messages: a short caption naming the frame_id and the image's "
+    "pixel size, then the image. They come after each capture_screen or zoom, and when the user "
+    "presses the push-to-talk key. Point into the image with its frame_id and its own pixel "
+    "coordinates."
+)
+
+
+def bridged_session(
+    servers: Sequence[str],
+    tools: Sequence[Mapping[str, Any]],
+    *,
+    model: str | None,
+    retention_ratio: float,
+    push_to_talk: bool,
+) -> dict[str, Any]:
+    """The `session` of a call the bridge serves: the tools (MCP or function entries), instructions
+    that say how frames arrive, truncation, and turn detection off for push-to-talk."""
+    session: dict[str, Any] = {"type": "realtime"}
+    if model:
+        session["model"] = model
+    session["instructions"] = instructions(list(servers)) + "\n\n" + BRIDGE_NOTE
+    session["tools"] = [dict(t) for t in tools]
+    session["truncation"] = {"type": "retention_ratio", "retention_ratio": retention_ratio}
+    if push_to_talk:
+        session["audio"] = {"input": {"turn_detection": None}}
+    return session
+
+
+def mcp_tools(public_url: str, tokens: Mapping[str, str | None]) -> list[dict[str, Any]]:
+    """One MCP tool per server; a server without a token (auth off) gets no `authorization`."""
+    entries = []
+    for name, token in tokens.items():
+        entry = mcp_tool(name, public_url=public_url, token=token or "")
+        if not token:
+            del entry["authorization"]
+        entries.append(entry)
+    return entries

@@ -14,18 +14,14 @@ from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field
 
 from servers import __version__
-from servers.hub.device import CaptureRequest, Device, Frame
+from servers.auth.verifier import caller_device
 from servers.hub.hub import Hub
-from servers.hub.tooling import DeviceParam, FrameIdParam, domain_errors, resolve_frame
-from servers.screen.describe import (
-    CaptureResult,
-    DisplaysResult,
-    capture_result,
-    capture_text,
-    region_on_display,
-)
+from servers.hub.tooling import DeviceParam, FrameIdParam, domain_errors
+from servers.screen import tools
+from servers.screen.describe import CaptureResult, DisplaysResult
+from servers.screen.tools import Captured
 from servers.settings import Settings
-from wire.geometry import Rect, image_area_to_pointer
+from wire.geometry import Rect
 
 READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=False
@@ -53,17 +49,16 @@ class RegionParam(Rect):
     """A part of the display, from the display's top-left corner, in the units list_displays reports."""
 
 
-def _result(hub: Hub, device: Device, frame: Frame, *, zoomed_from: str | None = None) -> CallToolResult:
-    stored = hub.frames.put(frame.geometry, device.id, frame.layout_epoch)
-    structured = capture_result(stored.frame_id, frame, device.id)
+def _result(captured: Captured) -> CallToolResult:
+    frame = captured.frame
     return CallToolResult(
         content=[
-            TextContent(type="text", text=capture_text(stored.frame_id, frame, zoomed_from=zoomed_from)),
+            TextContent(type="text", text=captured.text),
             ImageContent(
                 type="image", data=base64.b64encode(frame.data).decode("ascii"), mime_type=frame.mime_type
             ),
         ],
-        structured_content=structured.model_dump(mode="json"),
+        structured_content=captured.result.model_dump(mode="json"),
     )
 
 
@@ -81,8 +76,7 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[An
         """The device's displays: index, origin and size in pointer coordinates (negative origins are
         left of or above the main display), pixel size (2x the points on Retina) and which is primary."""
         with domain_errors():
-            target = hub.devices.resolve(device)
-            return DisplaysResult(device=target.id, displays=await target.list_displays())
+            return await tools.list_displays(hub, device=device, caller=caller_device())
 
     @server.tool(annotations=READ_ONLY)
     async def capture_screen(
@@ -103,19 +97,18 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[An
         """Capture the screen as an image plus a frame_id. Point at things in it with point_at(x, y,
         frame_id) using the image's own pixel coordinates; zoom(frame_id, ...) for a sharper look."""
         with domain_errors():
-            target = hub.devices.resolve(device)
-            area = None
-            if region is not None:
-                area = region_on_display(await target.list_displays(), display, Rect(**region.model_dump()))
-            request = CaptureRequest(
+            captured = await tools.capture_screen(
+                hub,
+                settings,
                 display=display,
-                region=area,
-                max_edge=max_edge or settings.max_edge,
-                format=format or settings.image_format,
-                quality=quality or settings.image_quality,
+                region=None if region is None else Rect(**region.model_dump()),
+                max_edge=max_edge,
+                format=format,
+                quality=quality,
+                device=device,
+                caller=caller_device(),
             )
-            frame = await target.capture(request)
-            return _result(hub, target, frame)
+        return _result(captured)
 
     @server.tool(annotations=READ_ONLY)
     async def zoom(
@@ -130,17 +123,18 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[An
         """A sharper look at part of a frame: re-captures that area at up to full resolution and returns
         a new frame (own frame_id, own image size) to point into."""
         with domain_errors():
-            stored, target = resolve_frame(hub, frame_id, device)
-            area = image_area_to_pointer(stored.geometry, x, y, width, height)
-            display = stored.geometry.display
-            request = CaptureRequest(
-                display="all" if display is None else display,
-                region=area,
-                max_edge=max_edge or settings.max_edge,
-                format=settings.image_format,
-                quality=settings.image_quality,
+            captured = await tools.zoom(
+                hub,
+                settings,
+                frame_id=frame_id,
+                x=x,
+                y=y,
+                width=width,
+                height=height,
+                max_edge=max_edge,
+                device=device,
+                caller=caller_device(),
             )
-            frame = await target.capture(request)
-            return _result(hub, target, frame, zoomed_from=frame_id)
+        return _result(captured)
 
     return server

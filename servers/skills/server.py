@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp_types import (
@@ -27,19 +26,16 @@ from pydantic import Field
 from servers import __version__
 from servers.hub.hub import Hub
 from servers.settings import Settings
-from servers.skills import files
 from servers.skills.catalog import Catalog, Change
 from servers.skills.notify import ChangeNotifier
 from servers.skills.resources import SkillResources
-from servers.skills.runtime import INDEX_WAIT_SECONDS, SkillsRuntime
+from servers.skills.runtime import SkillsRuntime
 from servers.skills.text import (
     catalog_names,
-    excerpt,
-    format_load,
-    format_page,
     instructions_for,
     load_skill_description,
 )
+from servers.skills.tools import SkillAnswer, SkillTools
 
 READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
@@ -47,8 +43,16 @@ READ_ONLY = ToolAnnotations(
 LIST_PAGE_CHARS = 12_000
 
 
-def _text(text: str, *, error: bool = False) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=error)
+def _answer(answer: SkillAnswer) -> CallToolResult:
+    if answer.image is not None and answer.mime_type is not None:
+        data = base64.b64encode(answer.image).decode("ascii")
+        return CallToolResult(
+            content=[
+                ImageContent(type="image", data=data, mime_type=answer.mime_type),
+                TextContent(type="text", text=answer.text),
+            ]
+        )
+    return CallToolResult(content=[TextContent(type="text", text=answer.text)], is_error=answer.error)
 
 
 class SkillsServer(MCPServer[Any]):
@@ -57,6 +61,8 @@ class SkillsServer(MCPServer[Any]):
     def __init__(self, runtime: SkillsRuntime, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runtime = runtime
+        self.tools = SkillTools(runtime.catalog, runtime)
+        """The tool bodies, for the Realtime bridge's function mode."""
         resources = SkillResources(runtime.catalog)
         lowlevel = self._lowlevel_server
         lowlevel.add_request_handler("resources/list", PaginatedRequestParams, resources.list_resources)
@@ -94,6 +100,7 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
         middleware=[notifier],
         log_level=settings.log_level,
     )
+    tools = server.tools
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def list_skills(
@@ -106,8 +113,7 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
         ] = 50,
     ) -> CallToolResult:
         """List the available skills (name and description), in name order, a page at a time."""
-        skills, next_cursor = catalog.page(cursor, limit, LIST_PAGE_CHARS)
-        return _text(format_page(skills, next_cursor, total=len(catalog), cursor=cursor))
+        return _answer(await tools.list_skills(cursor, limit))
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def search_skills(
@@ -118,34 +124,14 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
     ) -> CallToolResult:
         """Find the skills most relevant to a task (BM25 over name, description and body), best first,
         with a short excerpt of each. Then call load_skill with the best name."""
-        with anyio.move_on_after(INDEX_WAIT_SECONDS):
-            await runtime.ensure_index()
-        index = catalog.index
-        if index is None:
-            return _text("The skill index is still being built; try again in a few seconds.", error=True)
-        hits = index.search(query, limit)
-        if not hits:
-            return _text(
-                f"No skill matches {query!r}. Try other words, or list_skills to browse all {len(catalog)}."
-            )
-        lines = [f"{len(hits)} skill(s) for {query!r}, best first. Load one with load_skill(name)."]
-        for rank, (name, score) in enumerate(hits, 1):
-            skill = catalog.skills[name]
-            lines.append(f"{rank}. {name} (score {score:.2f}): {skill.description}")
-            snippet = excerpt(skill.body, query)
-            if snippet:
-                lines.append(f"   > {snippet}")
-        return _text("\n".join(lines))
+        return _answer(await tools.search_skills(query, limit))
 
     async def load_skill(
         name: Annotated[
             str, Field(min_length=1, max_length=200, description="The skill's name, e.g. from list_skills.")
         ],
     ) -> CallToolResult:
-        skill = catalog.get(name)
-        if skill is None:
-            return _text(_unknown(catalog, name), error=True)
-        return _text(format_load(skill))
+        return _answer(await tools.load_skill(name))
 
     registered: dict[str, str] = {}
 
@@ -174,27 +160,7 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
     ) -> CallToolResult:
         """Read one file of a skill (a reference, script or image that load_skill listed). Text comes back as
         text, images as images; other binary files and files over 1 MB are refused."""
-        skill = catalog.get(name)
-        if skill is None:
-            return _text(_unknown(catalog, name), error=True)
-        if path.strip("/") in ("SKILL.md", "skill.md"):
-            return _text(format_load(skill))
-        if skill.folder is None:
-            return _text(f"'{skill.name}' is a one-file skill: it has no other files.", error=True)
-        folder = skill.folder
-        try:
-            content = await anyio.to_thread.run_sync(files.read_skill_file, folder, path)
-        except files.SkillFileError as e:
-            return _text(f"{e}. Files of '{skill.name}': {', '.join(skill.files()) or 'none'}.", error=True)
-        if content.kind == "image":
-            data = base64.b64encode(content.data).decode("ascii")
-            return CallToolResult(
-                content=[
-                    ImageContent(type="image", data=data, mime_type=content.mime_type),
-                    TextContent(type="text", text=f"{path} ({content.mime_type}, {len(content.data)} bytes)"),
-                ]
-            )
-        return _text(content.text)
+        return _answer(await tools.read_skill_file(name, path))
 
     # Registered last: re-registering on a change then keeps the tools in the same order.
     register_load_skill()
@@ -209,10 +175,3 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
 
     runtime.on_change = on_change
     return server
-
-
-def _unknown(catalog: Catalog, name: str) -> str:
-    close = catalog.closest(name)
-    if close:
-        return f"No skill named {name!r}. Did you mean: {', '.join(close)}? (search_skills finds by topic)"
-    return f"No skill named {name!r}, and no close name. Use search_skills or list_skills to find one."
