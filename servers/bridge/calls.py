@@ -75,6 +75,7 @@ class BridgedCall:
             "created_by_suite": self.created_by_suite,
             "frames_sent": self.sequencer.frames_sent,
             "frames_in_conversation": len(self.sequencer.image_items),
+            "image_tokens": self.sequencer.image_tokens,
             "connections": sideband.connections if sideband else 0,
             "started_at": self.started_at,
             "last_error": self.last_error or self.sequencer.last_error,
