@@ -183,7 +183,7 @@ class BridgeManager:
             except OpenAIError as e:
                 call.last_error = str(e)
                 log.warning("call %s: hangup failed: %s", call_id, e)
-        del self._calls[call_id]
+        self._calls.pop(call_id, None)
         return call
 
     # --- one call ---------------------------------------------------------------------------
@@ -258,11 +258,14 @@ class BridgeManager:
     ) -> None:
         async with inbox:
             async for event in inbox:
-                if isinstance(event, FramePushed):
-                    image = pushed_frame(self.hub.frames, event.device_id, event.frame)
-                    await self._act(call, call.sequencer.push_frame(image), tg)
-                elif isinstance(event, TalkChanged):
-                    await self._act(call, call.sequencer.talk(event.state), tg)
+                try:
+                    if isinstance(event, FramePushed):
+                        image = pushed_frame(self.hub.frames, event.device_id, event.frame)
+                        await self._act(call, call.sequencer.push_frame(image), tg)
+                    elif isinstance(event, TalkChanged):
+                        await self._act(call, call.sequencer.talk(event.state), tg)
+                except Exception:  # one bad frame must not end the call
+                    log.exception("call %s: a pushed frame or hotkey event failed", call.call_id)
 
     async def _act(self, call: BridgedCall, actions: list[Action], tg: anyio.abc.TaskGroup) -> None:
         for action in actions:
