@@ -25,6 +25,9 @@ SEND_TIMEOUT = 10.0
 CONNECT_WAIT = 10.0
 """Seconds a send waits for a (re)connection before giving up."""
 MAX_MESSAGE = 16 * 1024 * 1024
+STABLE_LINK = 5.0
+"""Seconds a link must have lived for its drop to count as a one-off."""
+MAX_DROP_DELAY = 30.0
 RECONNECT_DELAYS = functools.partial(backoff, initial_delay=0.5, min_delay=1.0, max_delay=30.0)
 
 OnEvent = Callable[[dict[str, Any]], Awaitable[None]]
@@ -115,24 +118,36 @@ class Sideband:
             logger=_RedactingLogger(logging.getLogger("websockets.client"), {}),
         )
         try:
+            flaky, delay = 0, 0.0  # drops in a row of links that barely lived
             async for ws in connector:
                 self.connections += 1
                 self._ws = ws
                 self._connected.set()
                 if self.connections > 1:
                     log.info("sideband re-attached (%d connections so far)", self.connections)
+                opened = anyio.current_time()
                 try:
                     if self._on_connect is not None:
                         await self._on_connect()
                     await self._read(ws)
                 except websockets.ConnectionClosedError as e:
-                    log.warning("sideband dropped (code %s): re-attaching", e.rcvd.code if e.rcvd else "none")
-                    continue
+                    code = e.rcvd.code if e.rcvd else "none"
+                    # websockets re-attaches at once after a link that was up; one that keeps
+                    # dropping right away gets backoff here, so it never spins.
+                    flaky = flaky + 1 if anyio.current_time() - opened < STABLE_LINK else 0
+                    delay = min(MAX_DROP_DELAY, 0.25 * 2**flaky) if flaky else 0.0
+                    log.warning("sideband dropped (code %s): re-attaching in %.1f s", code, delay)
+                    dropped = True
                 except websockets.ConnectionClosedOK:
-                    pass
+                    dropped = False
+                else:
+                    dropped = False
                 finally:
                     self._ws = None
                     self._connected = anyio.Event()
+                if dropped:
+                    await anyio.sleep(delay)
+                    continue
                 code = ws.close_code
                 self.ended = f"OpenAI closed the call (code {code}{_reason(ws)})"
                 return self.ended
