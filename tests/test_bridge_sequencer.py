@@ -318,7 +318,11 @@ def test_pixel_cache_is_bounded_by_count_bytes_age_and_device():
 def test_a_press_while_the_model_speaks_interrupts_it():
     seq = sequencer(turns="push-to-talk")
     seq.on_server_event(created())
-    assert types(seq.talk("press")) == ["response.cancel", "input_audio_buffer.clear"]
+    assert types(seq.talk("press")) == [
+        "response.cancel",
+        "output_audio_buffer.clear",
+        "input_audio_buffer.clear",
+    ]
     assert types(seq.talk("release")) == ["input_audio_buffer.commit"]  # no create while one is active
 
 

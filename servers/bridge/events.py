@@ -106,6 +106,11 @@ def response_cancel() -> dict[str, Any]:
     return {"type": "response.cancel"}
 
 
+def output_audio_clear() -> dict[str, Any]:
+    """Stop the audio a WebRTC call is still playing out (after `response.cancel`)."""
+    return {"type": "output_audio_buffer.clear"}
+
+
 def input_audio_clear() -> dict[str, Any]:
     return {"type": "input_audio_buffer.clear"}
 

@@ -174,8 +174,8 @@ class CallSequencer:
         if state == "press":
             actions: list[Action] = []
             if self.active_response is not None:
-                # The user takes the turn: the model stops talking.
-                actions.append(Send(ev.response_cancel()))
+                # The user takes the turn: the model stops talking, and its queued audio with it.
+                actions += [Send(ev.response_cancel()), Send(ev.output_audio_clear())]
             return [*actions, Send(ev.input_audio_clear())]
         actions = [Send(ev.input_audio_commit())]
         if self.active_response is None:
