@@ -16,7 +16,7 @@ from PIL import Image, ImageChops, ImageStat
 from starlette.applications import Starlette
 
 from tests.support.auth import token
-from tests.support.bridge import bridged_suite, start_call
+from tests.support.bridge import bridged_suite, start_call, wait_until
 from tests.support.capture_client import running_capture_client
 from tests.support.fake_device import wait_for_device
 from tests.support.fake_realtime import FakeCall, FakeRealtime
@@ -107,6 +107,21 @@ async def test_push_to_talk_turns_clear_attach_commit_then_respond(tmp_path, xse
             "response.create",
         ]
         assert len(call.images()) == 1 and call.invalid == []
+
+
+async def test_a_press_while_the_model_speaks_interrupts_it(tmp_path, xserver):
+    async with setup(tmp_path, xserver, call_turns="push-to-talk") as (url, _, client, _, call):
+        call.hold_responses = True  # the model keeps talking until told otherwise
+        assert await client.press()
+        await client.release()
+        await call.wait_for("response.create")
+        await wait_until(url, call.id, lambda entry: entry["responding"], DEVICE)  # the bridge saw it
+        assert await client.press()  # the user cuts in
+        await call.wait_for("response.cancel")
+        await call.wait_for("output_audio_buffer.clear")
+        cancelled = await call.wait_sent("response.done", lambda e: e["response"]["status"] == "cancelled")
+        assert cancelled["response"]["status"] == "cancelled"
+        assert call.invalid == []
 
 
 async def test_hosted_mcp_capture_adds_the_image_then_one_response_create_after_response_done(

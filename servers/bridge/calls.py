@@ -73,6 +73,7 @@ class BridgedCall:
             "tools": self.tools,
             "turns": self.turns,
             "created_by_suite": self.created_by_suite,
+            "responding": self.sequencer.active_response is not None,
             "frames_sent": self.sequencer.frames_sent,
             "frames_in_conversation": len(self.sequencer.image_items),
             "image_tokens": self.sequencer.image_tokens,
