@@ -4,8 +4,10 @@ decoded and compared with what the X server shows."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -72,7 +74,8 @@ def _images(call: FakeCall) -> list[dict[str, Any]]:
     ]
 
 
-async def test_a_push_to_talk_press_puts_one_image_of_the_screen_into_the_call(tmp_path, xserver):
+async def test_a_push_to_talk_press_puts_one_image_of_the_screen_into_the_call(tmp_path, xserver, caplog):
+    caplog.set_level(logging.DEBUG)  # even at DEBUG: no key, no frame bytes
     async with setup(tmp_path, xserver) as (_, _, client, _, call):
         assert await client.press()
         created = await call.wait_for("conversation.item.create")
@@ -88,6 +91,10 @@ async def test_a_push_to_talk_press_puts_one_image_of_the_screen_into_the_call(t
         assert len(_images(call)) == 1 and len(call.images()) == 1
         assert not [e for e in call.received if e["type"].startswith("input_audio_buffer")]
         assert call.invalid == []
+    image_text = base64.b64encode(data).decode()
+    assert "Authorization" in caplog.text  # the handshake's headers were logged, redacted
+    assert KEY not in caplog.text
+    assert "data:image" not in caplog.text and image_text[200:260] not in caplog.text
 
 
 async def test_push_to_talk_turns_clear_attach_commit_then_respond(tmp_path, xserver):
