@@ -7,7 +7,6 @@ and so does a refusal at the upgrade (401 key, 404 call over). Sends are bounded
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,7 +15,6 @@ from typing import Any
 import anyio
 import websockets
 from websockets.asyncio.client import ClientConnection
-from websockets.client import backoff
 
 log = logging.getLogger("realtime_mcp.bridge")
 
@@ -28,7 +26,6 @@ MAX_MESSAGE = 16 * 1024 * 1024
 STABLE_LINK = 5.0
 """Seconds a link must have lived for its drop to count as a one-off."""
 MAX_DROP_DELAY = 30.0
-RECONNECT_DELAYS = functools.partial(backoff, initial_delay=0.5, min_delay=1.0, max_delay=30.0)
 
 OnEvent = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -88,13 +85,11 @@ class Sideband:
         on_event: OnEvent,
         *,
         on_connect: Callable[[], Awaitable[None]] | None = None,
-        reconnect_delays: Callable[[], Any] = RECONNECT_DELAYS,
     ) -> None:
         self.url = url
         self._key = api_key
         self._on_event = on_event
         self._on_connect = on_connect
-        self._delays = reconnect_delays
         self._ws: ClientConnection | None = None
         self._connected = anyio.Event()
         self._lock = anyio.Lock()
@@ -114,7 +109,6 @@ class Sideband:
             max_size=MAX_MESSAGE,
             open_timeout=10,
             process_exception=_fatal,
-            reconnect_delays=self._delays,
             logger=_RedactingLogger(logging.getLogger("websockets.client"), {}),
         )
         try:
