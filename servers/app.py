@@ -50,10 +50,9 @@ def create_bridge(
     skills = servers.get("skills")
     runner = FunctionRunner(hub, settings, getattr(skills, "tools", None))
     keys = token_keys(settings, for_server=True) if guard is not None else None
-    public_url = settings.public_url.rstrip("/") if settings.public_url else None
-    sessions = SessionFactory(
-        settings, names, keys, public_url or (public_base_url(settings) if keys else None)
-    )
+    # Hosted MCP needs a URL OpenAI can reach; without a public URL the listener's own is named.
+    public_url = settings.public_url.rstrip("/") if settings.public_url else public_base_url(settings)
+    sessions = SessionFactory(settings, names, keys, public_url)
     key = settings.openai_api_key
     openai = OpenAICalls(settings.openai_base_url, key.get_secret_value()) if key is not None else None
     return BridgeManager(hub, settings, runner, sessions, openai)

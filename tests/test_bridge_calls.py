@@ -270,3 +270,14 @@ async def test_a_hosted_mcp_frame_of_another_device_is_never_shown_to_a_call(tmp
             await call_2.wait_for("response.create")  # the model still goes on
             assert call_2.images() == []
             tg.cancel_scope.cancel()
+
+
+async def test_with_auth_off_the_device_is_named_in_the_query(tmp_path):
+    async with FakeRealtime(api_key=KEY) as fake, bridged_suite(tmp_path, fake, auth=False) as (url, _):
+        async with httpx.AsyncClient(timeout=30) as http:
+            created = await http.post(f"{url}/realtime/calls?device=mac-5", content=OFFER, headers=SDP)
+            assert created.status_code == 201, created.text
+            listed = (await http.get(f"{url}/realtime/calls")).json()["calls"]
+            other = (await http.get(f"{url}/realtime/calls?device=mac-6")).json()["calls"]
+        assert [(c["device"], c["state"]) for c in listed] == [("mac-5", "attached")]
+        assert other == []

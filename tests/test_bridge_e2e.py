@@ -4,8 +4,10 @@ decoded and compared with what the X server shows."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +18,7 @@ from PIL import Image, ImageChops, ImageStat
 from starlette.applications import Starlette
 
 from tests.support.auth import token
-from tests.support.bridge import bridged_suite, start_call
+from tests.support.bridge import bridged_suite, start_call, wait_until
 from tests.support.capture_client import running_capture_client
 from tests.support.fake_device import wait_for_device
 from tests.support.fake_realtime import FakeCall, FakeRealtime
@@ -72,7 +74,8 @@ def _images(call: FakeCall) -> list[dict[str, Any]]:
     ]
 
 
-async def test_a_push_to_talk_press_puts_one_image_of_the_screen_into_the_call(tmp_path, xserver):
+async def test_a_push_to_talk_press_puts_one_image_of_the_screen_into_the_call(tmp_path, xserver, caplog):
+    caplog.set_level(logging.DEBUG)  # even at DEBUG: no key, no frame bytes
     async with setup(tmp_path, xserver) as (_, _, client, _, call):
         assert await client.press()
         created = await call.wait_for("conversation.item.create")
@@ -88,6 +91,10 @@ async def test_a_push_to_talk_press_puts_one_image_of_the_screen_into_the_call(t
         assert len(_images(call)) == 1 and len(call.images()) == 1
         assert not [e for e in call.received if e["type"].startswith("input_audio_buffer")]
         assert call.invalid == []
+    image_text = base64.b64encode(data).decode()
+    assert "Authorization" in caplog.text  # the handshake's headers were logged, redacted
+    assert KEY not in caplog.text
+    assert "data:image" not in caplog.text and image_text[200:260] not in caplog.text
 
 
 async def test_push_to_talk_turns_clear_attach_commit_then_respond(tmp_path, xserver):
@@ -107,6 +114,21 @@ async def test_push_to_talk_turns_clear_attach_commit_then_respond(tmp_path, xse
             "response.create",
         ]
         assert len(call.images()) == 1 and call.invalid == []
+
+
+async def test_a_press_while_the_model_speaks_interrupts_it(tmp_path, xserver):
+    async with setup(tmp_path, xserver, call_turns="push-to-talk") as (url, _, client, _, call):
+        call.hold_responses = True  # the model keeps talking until told otherwise
+        assert await client.press()
+        await client.release()
+        await call.wait_for("response.create")
+        await wait_until(url, call.id, lambda entry: entry["responding"], DEVICE)  # the bridge saw it
+        assert await client.press()  # the user cuts in
+        await call.wait_for("response.cancel")
+        await call.wait_for("output_audio_buffer.clear")
+        cancelled = await call.wait_sent("response.done", lambda e: e["response"]["status"] == "cancelled")
+        assert cancelled["response"]["status"] == "cancelled"
+        assert call.invalid == []
 
 
 async def test_hosted_mcp_capture_adds_the_image_then_one_response_create_after_response_done(

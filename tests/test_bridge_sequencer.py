@@ -318,5 +318,42 @@ def test_pixel_cache_is_bounded_by_count_bytes_age_and_device():
 def test_a_press_while_the_model_speaks_interrupts_it():
     seq = sequencer(turns="push-to-talk")
     seq.on_server_event(created())
-    assert types(seq.talk("press")) == ["response.cancel", "input_audio_buffer.clear"]
+    assert types(seq.talk("press")) == [
+        "response.cancel",
+        "output_audio_buffer.clear",
+        "input_audio_buffer.clear",
+    ]
     assert types(seq.talk("release")) == ["input_audio_buffer.commit"]  # no create while one is active
+
+
+def test_an_overlapping_response_still_blocks_the_follow_up():
+    seq = sequencer()
+    seq.on_server_event(created("resp_1"))
+    seq.on_server_event(created("resp_oob"))  # e.g. an out-of-band response of the app's
+    actions = seq.on_server_event(done([mcp_call()], response_id="resp_1"))
+    assert types(actions) == ["conversation.item.create"]  # the frame, but no response.create yet
+    assert seq.active_response == "resp_oob"
+
+
+def test_image_tokens_are_summed_from_usage():
+    from openai.types.realtime.realtime_response_usage import RealtimeResponseUsage
+    from openai.types.realtime.realtime_response_usage_input_token_details import (
+        RealtimeResponseUsageInputTokenDetails,
+    )
+
+    seq = sequencer()
+    for tokens in (765, 1530):
+        event = ResponseDoneEvent(
+            event_id="e",
+            type="response.done",
+            response=RealtimeResponse(
+                id="r",
+                status="completed",
+                output=[speech()],
+                usage=RealtimeResponseUsage(
+                    input_token_details=RealtimeResponseUsageInputTokenDetails(image_tokens=tokens)
+                ),
+            ),
+        ).model_dump(mode="json")
+        seq.on_server_event(event)
+    assert seq.image_tokens == 2295

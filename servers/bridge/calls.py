@@ -73,8 +73,10 @@ class BridgedCall:
             "tools": self.tools,
             "turns": self.turns,
             "created_by_suite": self.created_by_suite,
+            "responding": self.sequencer.active_response is not None,
             "frames_sent": self.sequencer.frames_sent,
             "frames_in_conversation": len(self.sequencer.image_items),
+            "image_tokens": self.sequencer.image_tokens,
             "connections": sideband.connections if sideband else 0,
             "started_at": self.started_at,
             "last_error": self.last_error or self.sequencer.last_error,
@@ -182,7 +184,7 @@ class BridgeManager:
             except OpenAIError as e:
                 call.last_error = str(e)
                 log.warning("call %s: hangup failed: %s", call_id, e)
-        del self._calls[call_id]
+        self._calls.pop(call_id, None)
         return call
 
     # --- one call ---------------------------------------------------------------------------
@@ -257,11 +259,14 @@ class BridgeManager:
     ) -> None:
         async with inbox:
             async for event in inbox:
-                if isinstance(event, FramePushed):
-                    image = pushed_frame(self.hub.frames, event.device_id, event.frame)
-                    await self._act(call, call.sequencer.push_frame(image), tg)
-                elif isinstance(event, TalkChanged):
-                    await self._act(call, call.sequencer.talk(event.state), tg)
+                try:
+                    if isinstance(event, FramePushed):
+                        image = pushed_frame(self.hub.frames, event.device_id, event.frame)
+                        await self._act(call, call.sequencer.push_frame(image), tg)
+                    elif isinstance(event, TalkChanged):
+                        await self._act(call, call.sequencer.talk(event.state), tg)
+                except Exception:  # one bad frame must not end the call
+                    log.exception("call %s: a pushed frame or hotkey event failed", call.call_id)
 
     async def _act(self, call: BridgedCall, actions: list[Action], tg: anyio.abc.TaskGroup) -> None:
         for action in actions:

@@ -106,6 +106,11 @@ def response_cancel() -> dict[str, Any]:
     return {"type": "response.cancel"}
 
 
+def output_audio_clear() -> dict[str, Any]:
+    """Stop the audio a WebRTC call is still playing out (after `response.cancel`)."""
+    return {"type": "output_audio_buffer.clear"}
+
+
 def input_audio_clear() -> dict[str, Any]:
     return {"type": "input_audio_buffer.clear"}
 
@@ -145,6 +150,8 @@ class ResponseOutcome:
     mcp_calls: tuple[McpCall, ...]
     spoke: bool
     """The response held an assistant message (speech or text), not only tool calls."""
+    image_tokens: int = 0
+    """Image input tokens the response was billed (`usage.input_token_details.image_tokens`)."""
 
 
 def frame_id_in(text: str | None) -> str | None:
@@ -196,12 +203,15 @@ def response_outcome(event: dict[str, Any]) -> ResponseOutcome:
                 mcps.append(mcp)
         elif kind == "message" and item.get("role") == "assistant":
             spoke = spoke or bool(item.get("content"))
+    details = (response.get("usage") or {}).get("input_token_details") or {}
+    image_tokens = details.get("image_tokens")
     return ResponseOutcome(
         response_id=str(response.get("id", "")),
         status=str(response.get("status", "")),
         function_calls=tuple(functions),
         mcp_calls=tuple(mcps),
         spoke=spoke,
+        image_tokens=image_tokens if isinstance(image_tokens, int) else 0,
     )
 
 

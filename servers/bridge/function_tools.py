@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from servers.skills.text import load_skill_description
 
 
-class _Args(BaseModel):
+class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -26,18 +26,18 @@ Label = Annotated[
 ]
 
 
-class Region(_Args):
+class Region(Args):
     x: float = Field(description="From the display's left edge, in the units list_displays reports.")
     y: float = Field(description="From the display's top edge.")
     width: float = Field(gt=0)
     height: float = Field(gt=0)
 
 
-class ListDisplays(_Args):
+class ListDisplays(Args):
     pass
 
 
-class CaptureScreen(_Args):
+class CaptureScreen(Args):
     display: int | Literal["all"] | None = Field(
         default=None,
         description="Display index from list_displays, 'all' for every display; default primary.",
@@ -46,7 +46,7 @@ class CaptureScreen(_Args):
     max_edge: int | None = Field(default=None, ge=64, le=4096, description="Longest image side in pixels.")
 
 
-class Zoom(_Args):
+class Zoom(Args):
     frame_id: FrameId
     x: float = Field(description="Left edge of the area, in the frame's image pixels.")
     y: float = Field(description="Top edge of the area, in the frame's image pixels.")
@@ -55,14 +55,14 @@ class Zoom(_Args):
     max_edge: int | None = Field(default=None, ge=64, le=4096)
 
 
-class PointAt(_Args):
+class PointAt(Args):
     x: float = Field(description="Column in the frame's image pixels, 0..width-1.")
     y: float = Field(description="Row in the frame's image pixels, 0..height-1.")
     frame_id: FrameId
     label: Label = None
 
 
-class Highlight(_Args):
+class Highlight(Args):
     x: float = Field(description="Left edge, in the frame's image pixels.")
     y: float = Field(description="Top edge, in the frame's image pixels.")
     width: float = Field(gt=0, description="Width in the frame's image pixels.")
@@ -71,26 +71,26 @@ class Highlight(_Args):
     label: Label = None
 
 
-class ListSkills(_Args):
+class ListSkills(Args):
     cursor: str | None = Field(default=None, description="Continue after this cursor; omit to start.")
     limit: int = Field(default=50, ge=1, le=200)
 
 
-class SearchSkills(_Args):
+class SearchSkills(Args):
     query: str = Field(min_length=1, max_length=500, description="Words describing the task or topic.")
     limit: int = Field(default=5, ge=1, le=25)
 
 
-class LoadSkill(_Args):
+class LoadSkill(Args):
     name: str = Field(min_length=1, max_length=200, description="The skill's name.")
 
 
-class ReadSkillFile(_Args):
+class ReadSkillFile(Args):
     name: str = Field(min_length=1, max_length=200, description="The skill's name.")
     path: str = Field(min_length=1, max_length=1000, description="A file path as load_skill lists it.")
 
 
-FUNCTIONS: dict[str, tuple[str, type[_Args], str]] = {
+FUNCTIONS: dict[str, tuple[str, type[Args], str]] = {
     # name: (server, argument model, description)
     "list_displays": ("screen", ListDisplays, "The user's displays: index, origin, size, which is primary."),
     "capture_screen": (

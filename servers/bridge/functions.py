@@ -67,7 +67,7 @@ class FunctionRunner:
             log.exception("function %s failed", call.name)
             return FunctionResult(call.call_id, f"Error: {call.name} failed inside the suite.")
 
-    async def _device_tool(self, call: FunctionCall, args: ft._Args, device: str) -> FunctionResult:
+    async def _device_tool(self, call: FunctionCall, args: ft.Args, device: str) -> FunctionResult:
         hub, settings = self.hub, self.settings
         match args:
             case ft.ListDisplays():
@@ -125,7 +125,7 @@ class FunctionRunner:
                 return FunctionResult(call.call_id, text)
         return FunctionResult(call.call_id, f"Error: {call.name} is not available here.")
 
-    async def _skills(self, name: str, args: ft._Args) -> str:
+    async def _skills(self, name: str, args: ft.Args) -> str:
         skills = self.skills
         if skills is None:
             return "Error: the skills server is not running in this suite."

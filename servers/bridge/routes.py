@@ -45,16 +45,11 @@ def _missing(call_id: str) -> _Refusal:
 
 
 def create_bridge_routes(manager: BridgeManager, hub: Hub, verifier: JwtTokenVerifier | None) -> list[Route]:
-    def caller(request: Request) -> str:
-        """The device this request acts for, from its token (or `?device=` with auth off)."""
+    def caller(request: Request) -> str | None:
+        """The device this request acts for, from its token; with auth off `?device=`, else None
+        (no binding: every call is listed and reachable)."""
         if verifier is None:
-            named = request.query_params.get("device")
-            if named:
-                return named
-            try:
-                return hub.devices.resolve(None).id
-            except DeviceError:
-                return hub.devices.LOCAL_ID
+            return request.query_params.get("device") or None
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -122,10 +117,18 @@ def create_bridge_routes(manager: BridgeManager, hub: Hub, verifier: JwtTokenVer
                 "OPENAI_API_KEY) and restart the suite.",
             )
 
-    async def create_call(request: Request, device: str) -> Response:
+    def device_for_new_call(device: str | None) -> str:
+        if device is not None:
+            return device
+        try:  # auth off and no `?device=`: the device the tools would act on
+            return hub.devices.resolve(None).id
+        except DeviceError:
+            return hub.devices.LOCAL_ID
+
+    async def create_call(request: Request, device: str | None) -> Response:
         ready()
         offer = await read_sdp(request)
-        call, answer = await manager.create(device, offer)
+        call, answer = await manager.create(device_for_new_call(device), offer)
         return Response(
             answer,
             status_code=201,
@@ -133,19 +136,19 @@ def create_bridge_routes(manager: BridgeManager, hub: Hub, verifier: JwtTokenVer
             headers={"Location": f"/realtime/calls/{call.call_id}", "X-Call-Id": call.call_id},
         )
 
-    async def attach_call(request: Request, device: str) -> Response:
+    async def attach_call(request: Request, device: str | None) -> Response:
         ready()
-        call = await manager.attach(call_id_of(request), device)
+        call = await manager.attach(call_id_of(request), device_for_new_call(device))
         return JSONResponse(
             call.info(), status_code=201, headers={"Location": f"/realtime/calls/{call.call_id}"}
         )
 
-    async def list_calls(request: Request, device: str) -> Response:
+    async def list_calls(request: Request, device: str | None) -> Response:
         return JSONResponse(
             {"configured": manager.configured, "calls": [c.info() for c in manager.calls_of(device)]}
         )
 
-    async def detach_call(request: Request, device: str) -> Response:
+    async def detach_call(request: Request, device: str | None) -> Response:
         call = await manager.detach(call_id_of(request), device)
         return JSONResponse(call.info())
 

@@ -70,7 +70,8 @@ class CallSequencer:
     max_frames: int
     lookup: FrameLookup
     turns: TurnsMode = "vad"
-    active_response: str | None = None
+    active: set[str] = field(default_factory=set)
+    """Responses created and not yet done (out-of-band ones can overlap the main one)."""
     frames_sent: int = 0
     silent_rounds: int = 0
     """Responses in a row that held tool calls and no speech."""
@@ -81,6 +82,8 @@ class CallSequencer:
     running: dict[str, bool] = field(default_factory=dict)
     """Responses whose function calls are running -> whether that response was silent."""
     last_error: str | None = None
+    image_tokens: int = 0
+    """Image input tokens billed so far on this call (what old frames cost each turn)."""
 
     # --- server events ----------------------------------------------------------------------
 
@@ -88,11 +91,13 @@ class CallSequencer:
         kind = event.get("type")
         if kind == "response.created":
             response = event.get("response") or {}
-            self.active_response = str(response.get("id") or "active")
+            self.active.add(str(response.get("id") or "active"))
             return []
         if kind == "response.done":
-            self.active_response = None
-            return self._response_done(ev.response_outcome(event))
+            outcome = ev.response_outcome(event)
+            self.active.discard(outcome.response_id or "active")
+            self.image_tokens += outcome.image_tokens
+            return self._response_done(outcome)
         if kind in ("conversation.item.added", "conversation.item.done"):
             item_id = ev.item_id_of(event)
             if item_id is not None:
@@ -169,13 +174,18 @@ class CallSequencer:
         if state == "press":
             actions: list[Action] = []
             if self.active_response is not None:
-                # The user takes the turn: the model stops talking.
-                actions.append(Send(ev.response_cancel()))
+                # The user takes the turn: the model stops talking, and its queued audio with it.
+                actions += [Send(ev.response_cancel()), Send(ev.output_audio_clear())]
             return [*actions, Send(ev.input_audio_clear())]
         actions = [Send(ev.input_audio_commit())]
         if self.active_response is None:
             actions.append(Send(ev.response_create()))
         return actions
+
+    @property
+    def active_response(self) -> str | None:
+        """A response still running, if any (none may be created meanwhile)."""
+        return next(iter(self.active), None)
 
     # --- internals --------------------------------------------------------------------------
 

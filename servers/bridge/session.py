@@ -17,7 +17,7 @@ MCP_TOKEN_TTL = 2 * 3600
 
 class SessionFactory:
     def __init__(
-        self, settings: Settings, servers: Sequence[str], keys: TokenKeys | None, public_url: str | None
+        self, settings: Settings, servers: Sequence[str], keys: TokenKeys | None, public_url: str
     ) -> None:
         self.settings = settings
         self.servers = list(servers)
@@ -27,8 +27,6 @@ class SessionFactory:
     def _tools(self, device: str) -> list[dict[str, Any]]:
         if self.settings.bridge_tools == "function":
             return function_tools(self.servers)
-        if not self.public_url:
-            raise ValueError("MCP tools need REALTIME_MCP_PUBLIC_URL (where OpenAI reaches the suite).")
         tokens: dict[str, str | None] = {}
         for name in self.servers:
             tokens[name] = (

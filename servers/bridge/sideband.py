@@ -7,7 +7,6 @@ and so does a refusal at the upgrade (401 key, 404 call over). Sends are bounded
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,7 +15,6 @@ from typing import Any
 import anyio
 import websockets
 from websockets.asyncio.client import ClientConnection
-from websockets.client import backoff
 
 log = logging.getLogger("realtime_mcp.bridge")
 
@@ -25,7 +23,9 @@ SEND_TIMEOUT = 10.0
 CONNECT_WAIT = 10.0
 """Seconds a send waits for a (re)connection before giving up."""
 MAX_MESSAGE = 16 * 1024 * 1024
-RECONNECT_DELAYS = functools.partial(backoff, initial_delay=0.5, min_delay=1.0, max_delay=30.0)
+STABLE_LINK = 5.0
+"""Seconds a link must have lived for its drop to count as a one-off."""
+MAX_DROP_DELAY = 30.0
 
 OnEvent = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -85,13 +85,11 @@ class Sideband:
         on_event: OnEvent,
         *,
         on_connect: Callable[[], Awaitable[None]] | None = None,
-        reconnect_delays: Callable[[], Any] = RECONNECT_DELAYS,
     ) -> None:
         self.url = url
         self._key = api_key
         self._on_event = on_event
         self._on_connect = on_connect
-        self._delays = reconnect_delays
         self._ws: ClientConnection | None = None
         self._connected = anyio.Event()
         self._lock = anyio.Lock()
@@ -111,28 +109,39 @@ class Sideband:
             max_size=MAX_MESSAGE,
             open_timeout=10,
             process_exception=_fatal,
-            reconnect_delays=self._delays,
             logger=_RedactingLogger(logging.getLogger("websockets.client"), {}),
         )
         try:
+            flaky, delay = 0, 0.0  # drops in a row of links that barely lived
             async for ws in connector:
                 self.connections += 1
                 self._ws = ws
                 self._connected.set()
                 if self.connections > 1:
                     log.info("sideband re-attached (%d connections so far)", self.connections)
+                opened = anyio.current_time()
                 try:
                     if self._on_connect is not None:
                         await self._on_connect()
                     await self._read(ws)
                 except websockets.ConnectionClosedError as e:
-                    log.warning("sideband dropped (code %s): re-attaching", e.rcvd.code if e.rcvd else "none")
-                    continue
+                    code = e.rcvd.code if e.rcvd else "none"
+                    # websockets re-attaches at once after a link that was up; one that keeps
+                    # dropping right away gets backoff here, so it never spins.
+                    flaky = flaky + 1 if anyio.current_time() - opened < STABLE_LINK else 0
+                    delay = min(MAX_DROP_DELAY, 0.25 * 2**flaky) if flaky else 0.0
+                    log.warning("sideband dropped (code %s): re-attaching in %.1f s", code, delay)
+                    dropped = True
                 except websockets.ConnectionClosedOK:
-                    pass
+                    dropped = False
+                else:
+                    dropped = False
                 finally:
                     self._ws = None
                     self._connected = anyio.Event()
+                if dropped:
+                    await anyio.sleep(delay)
+                    continue
                 code = ws.close_code
                 self.ended = f"OpenAI closed the call (code {code}{_reason(ws)})"
                 return self.ended

@@ -3,7 +3,7 @@ auth on; plus small HTTP helpers for the `/realtime/calls` routes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -74,11 +74,22 @@ async def list_calls(url: str, device: str = "mac-1") -> list[dict[str, Any]]:
     return response.json()["calls"]
 
 
-async def wait_state(url: str, call_id: str, state: str, device: str = "mac-1", timeout: float = 10) -> dict:
-    """The call's entry in `GET /realtime/calls` once it reaches `state` (bounded)."""
+async def wait_until(
+    url: str,
+    call_id: str,
+    check: Callable[[dict[str, Any]], bool],
+    device: str = "mac-1",
+    timeout: float = 10,
+) -> dict[str, Any]:
+    """The call's entry in `GET /realtime/calls` once `check` holds for it (bounded)."""
     with anyio.fail_after(timeout):
         while True:
             for entry in await list_calls(url, device):
-                if entry["call_id"] == call_id and entry["state"] == state:
+                if entry["call_id"] == call_id and check(entry):
                     return entry
             await anyio.sleep(0.05)
+
+
+async def wait_state(url: str, call_id: str, state: str, device: str = "mac-1", timeout: float = 10) -> dict:
+    """The call's entry in `GET /realtime/calls` once it reaches `state` (bounded)."""
+    return await wait_until(url, call_id, lambda entry: entry["state"] == state, device, timeout)
