@@ -112,6 +112,7 @@ class RelayDevice(Device):
         self._latest: dict[DisplayKey, Frame] = {}
         self._pushed: Frame | None = None
         self._closed: str | None = None
+        self._closed_event = asyncio.Event()
         self.last_seen = clock()
         self.pushed_at: float | None = None
         """When the client last pushed a frame (push-to-talk), on the hub's clock."""
@@ -180,10 +181,14 @@ class RelayDevice(Device):
     def closed(self) -> bool:
         return self._closed is not None
 
+    async def wait_closed(self) -> None:
+        await self._closed_event.wait()
+
     def close(self, reason: str) -> None:
         """The connection is gone: every pending call fails now with `reason`."""
         if self._closed is None:
             self._closed = reason
+        self._closed_event.set()
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(
@@ -282,13 +287,13 @@ class RelayDevice(Device):
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._pending[message.request_id] = future
         try:
-            try:
-                await self._send(p.encode(message))
-            except Exception as e:
-                raise DeviceUnavailableError(
-                    f"Device {self.id!r} could not be reached: the link broke."
-                ) from e
-            with anyio.fail_after(wait):
+            with anyio.fail_after(wait):  # the send too: a device that stops reading blocks it
+                try:
+                    await self._send(p.encode(message))
+                except Exception as e:
+                    raise DeviceUnavailableError(
+                        f"Device {self.id!r} could not be reached: the link broke."
+                    ) from e
                 result = await future
         except TimeoutError:
             self._expired.append(message.request_id)

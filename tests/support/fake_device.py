@@ -63,12 +63,12 @@ def relay_settings(**changes) -> Settings:
 
 
 @asynccontextmanager
-async def device_hub(**settings_changes) -> AsyncIterator[tuple[Hub, str]]:
+async def device_hub(send_buffer: int | None = None, **settings_changes) -> AsyncIterator[tuple[Hub, str]]:
     """A hub behind its device endpoint on real uvicorn; yields the hub and the ws:// URL."""
     hub = Hub(relay_settings(**settings_changes))
     app = Starlette(routes=[create_device_route(hub)])
     try:
-        async with serve(app) as url:
+        async with serve(app, send_buffer=send_buffer) as url:
             yield hub, url.replace("http://", "ws://") + DEVICE_PATH
     finally:
         await hub.aclose()
