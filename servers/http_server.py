@@ -155,7 +155,10 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
         "http": http,
         "ws": ws,
         "access_log": False,
-        "limit_concurrency": settings.max_connections,
+        "limit_concurrency": settings.max_connections + 1,  # the cap itself is kept by eviction
+        # asyncio accepts up to `backlog` sockets per wake-up before any of them runs: a bigger
+        # batch than the cap would take descriptors past it before the eviction can run.
+        "backlog": min(2048, settings.max_connections),
         "timeout_keep_alive": settings.keep_alive_timeout,
         "timeout_graceful_shutdown": settings.shutdown_timeout,
         "h11_max_incomplete_event_size": settings.max_header_bytes,

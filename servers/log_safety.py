@@ -43,7 +43,17 @@ def redact_queries(text: str) -> str:
 
 def escape_controls(text: str) -> str:
     """Newlines, carriage returns, escapes and other control characters as visible `\\xNN` escapes."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    # By hand, not with the unicode_escape codec: a codec is imported on first use, and that import
+    # fails exactly when this matters most (out of file descriptors).
+    code = ord(match.group())
+    return _NAMED.get(code) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+_NAMED = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
 
 
 def cap(text: str, limit: int) -> str:
