@@ -90,13 +90,12 @@ async def test_a_request_that_never_completes_is_closed_after_the_request_timeou
 
 async def test_a_stateless_server_answers_get_with_405_instead_of_an_empty_stream():
     settings = Settings(servers=["skills"], skills_reload=False, local_device=False)
-    async with serve(create_app(settings), settings=settings) as url:
-        async with httpx.AsyncClient(timeout=5) as http:
-            with anyio.fail_after(10):
-                answer = await http.get(
-                    f"{url}/skills/mcp",
-                    headers={"Accept": "text/event-stream", "MCP-Protocol-Version": "2025-06-18"},
-                )
+    async with serve(create_app(settings), settings=settings) as url, httpx.AsyncClient(timeout=5) as http:
+        with anyio.fail_after(10):
+            answer = await http.get(
+                f"{url}/skills/mcp",
+                headers={"Accept": "text/event-stream", "MCP-Protocol-Version": "2025-06-18"},
+            )
     assert answer.status_code == 405
     assert "POST" in answer.headers["allow"]
 

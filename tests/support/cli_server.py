@@ -50,7 +50,7 @@ def running_serve(
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=limit if open_files is not None else None,  # noqa: PLW1509 - no threads yet
+                preexec_fn=limit if open_files is not None else None,
             )
         url = f"http://127.0.0.1:{port}"
         try:
