@@ -25,7 +25,7 @@ from wire import protocol as p
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
-SECRET = "qs-secret-token-5d1e"  # noqa: S105 - a test value
+SECRET = "qs-secret-token-5d1e"
 LINE_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
 
 
