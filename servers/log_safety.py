@@ -10,7 +10,8 @@
 - each argument and the whole message are capped, so a 60 KB message does not become a 60 KB line;
 - records repeating one template are throttled (a burst, then one count per window), so a flood of
   identical errors (asyncio's accept errors when descriptors run out) cannot fill the disk;
-- the stateless transport's "Terminating session: None" after every request is dropped.
+- the stateless transport's "Terminating session: None" after every request is dropped, and a
+  client hanging up mid-body is one INFO line instead of an ERROR traceback.
 
 `RateLimit` is the per-source counterpart for code that logs on behalf of a peer (one per device
 link for refused messages).
@@ -22,6 +23,8 @@ import logging
 import re
 import time
 from collections.abc import Callable
+
+from starlette.requests import ClientDisconnect
 
 MAX_ARG_CHARS = 300
 """Longest rendering of one argument of a log call."""
@@ -114,6 +117,12 @@ class SafeLogFilter(logging.Filter):
         template = str(record.msg)
         if (record.name, template) in _NOISE:
             return False
+        if record.exc_info and isinstance(record.exc_info[1], ClientDisconnect):
+            # A client hanging up mid-body is the client's business, not a server ERROR traceback.
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+            template = record.msg = "a client hung up before its request arrived whole"
+            record.args = None
         key = (record.name, record.levelno, template[:200])
         limit = self._limits.get(key)
         if limit is None:

@@ -83,6 +83,28 @@ async def test_a_peer_cannot_forge_inflate_or_flood_log_lines(tmp_path: Path):
     assert 3 <= len(refusals) <= 10, len(refusals)
 
 
+async def test_a_client_hanging_up_mid_body_is_one_info_line_not_an_error_traceback():
+    import socket
+
+    with running_serve("--no-auth", "--no-local-device", "--no-reload") as served:
+        host, port = served.url.removeprefix("http://").split(":")
+        for path in ("/skills/mcp", "/screen/mcp"):
+            with socket.create_connection((host, int(port)), timeout=5) as s:
+                s.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    "Accept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n"
+                    '{"jsonrpc": "2.0", "id": 1, "method": "pi'.encode()
+                )
+        with anyio.fail_after(10):
+            while served.log().count("hung up") + served.log().count("Error handling POST") < 2:
+                await anyio.sleep(0.05)
+        log = served.log()
+    assert "Traceback" not in log and " ERROR " not in log
+    assert (
+        log.count("INFO mcp.server.streamable_http: a client hung up before its request arrived whole") == 2
+    )
+
+
 def record(message: str, *args: object, name: str = "test", level: int = logging.ERROR) -> logging.LogRecord:
     return logging.LogRecord(name, level, __file__, 1, message, args, None)
 
