@@ -121,3 +121,26 @@ async def test_a_websocket_upgrade_with_a_header_over_8_kb_is_answered_and_close
         answer = await anyio.to_thread.run_sync(upgrade)
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
     assert time.monotonic() - started < 5
+
+
+async def test_an_abandoned_stateful_session_is_closed_after_the_session_idle_timeout():
+    from tests.support.raw_mcp import POST_HEADERS, initialize
+
+    settings = Settings(
+        servers=["skills"], skills_reload=False, local_device=False, stateless=False, session_idle_timeout=0.5
+    )
+    app = create_app(settings)
+    async with serve(app, settings=settings) as url, httpx.AsyncClient(timeout=5) as http:
+        opened = await http.post(f"{url}/skills/mcp", json=initialize(), headers=POST_HEADERS)
+        session_id = opened.headers["mcp-session-id"]
+        sessions = app.state.servers["skills"].session_manager._server_instances  # the SDK's own table
+        assert session_id in sessions
+        with anyio.fail_after(10):  # abandoned: no request refreshes it
+            while session_id in sessions:
+                await anyio.sleep(0.05)
+        gone = await http.post(
+            f"{url}/skills/mcp",
+            json={"jsonrpc": "2.0", "id": 2, "method": "ping"},
+            headers=POST_HEADERS | {"mcp-session-id": session_id, "mcp-protocol-version": "2025-03-26"},
+        )
+    assert gone.status_code == 404
