@@ -8,10 +8,8 @@ the hub must answer, so the hub's send buffers fill for real.
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 
 import anyio
 import pytest
@@ -19,36 +17,9 @@ import websockets
 
 from servers.hub.device import CaptureRequest, DeviceError
 from servers.hub.hub import Hub
-from tests.support.fake_device import MAIN, device_hub, wait_for_device
-from wire import protocol as p
+from tests.support.fake_device import device_hub, stuck_device, wait_for_device
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
-
-
-@asynccontextmanager
-async def stuck_device(url: str) -> AsyncIterator[websockets.ClientConnection]:
-    """A connected device that has stopped reading and keeps sending bad messages the hub answers."""
-    host, port = url.split("//")[1].split("/")[0].split(":")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((host, int(port)))
-    sock.setblocking(False)
-    async with websockets.connect(
-        url, sock=sock, max_queue=1, additional_headers={"Authorization": "Bearer tok-1"}
-    ) as ws:
-        hello = p.Hello(protocol_version=p.PROTOCOL_VERSION, device_id="mac-1", displays=[MAIN])
-        await ws.send(p.encode(hello))
-        with anyio.fail_after(10):
-            assert isinstance(p.parse_hub_text(await ws.recv()), p.Welcome)
-        async with anyio.create_task_group() as tg:
-
-            async def flood() -> None:
-                for _ in range(50_000):  # each answered with a ~100-byte error nobody reads
-                    await ws.send("{not json")
-
-            tg.start_soon(flood)
-            yield ws
-            tg.cancel_scope.cancel()
 
 
 async def wedged(hub: Hub, *, silent_for: float = 1.0) -> None:
