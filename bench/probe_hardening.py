@@ -126,11 +126,12 @@ def idle_flood(max_connections: int, sockets_count: int, open_files: int | None)
                 c.close()
         log_bytes = len(s.log())
     limit = f"{open_files} fds" if open_files else "default fds"
+    failures = sum(x == float("inf") for x in loaded)
     print(
         f"/healthz, {sockets_count} idle sockets (opened in {opened_in:.1f} s), cap {max_connections}, "
         f"{limit}: p50 {statistics.median(loaded) * 1e3:.1f} ms, max {max(loaded) * 1e3:.1f} ms "
-        f"(quiet p50 {statistics.median(quiet) * 1e3:.1f} ms); failures {sum(x == float('inf') for x in loaded)}"
-        f"/20; server log {log_bytes} bytes"
+        f"(quiet p50 {statistics.median(quiet) * 1e3:.1f} ms); failures {failures}/20; "
+        f"server log {log_bytes} bytes"
     )
 
 
