@@ -57,6 +57,10 @@ bench-bridge *args:
 bench-screen *args:
     python bench/bench_screen.py {{args}}
 
+# Hostile probe (issue 9): X clients across 50 resets on Xvnc, time to drop a non-reading device, /healthz under an idle-socket flood
+bench-probe:
+    python bench/probe_hardening.py
+
 # Skills at scale: 10,000 generated skills - start-up, load_skill vs an echo tool, search, tools/list size, reload
 bench-skills *args:
     python bench/bench_skills.py {{args}}

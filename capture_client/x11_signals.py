@@ -34,16 +34,19 @@ class RandrSignals:
         self._guard = guard
         self._randr = randr
         self._display = open_xlib_display(display_name(display))
-        if not self._display.has_extension("RANDR"):
-            self._display.close()
-            raise RuntimeError(
-                "the X server has no RandR extension: display changes are seen only by capture checks"
+        try:
+            if not self._display.has_extension("RANDR"):
+                raise RuntimeError(
+                    "the X server has no RandR extension: display changes are seen only by capture checks"
+                )
+            root = self._display.screen().root
+            root.xrandr_select_input(
+                randr.RRScreenChangeNotifyMask | randr.RRCrtcChangeNotifyMask | randr.RROutputChangeNotifyMask
             )
-        root = self._display.screen().root
-        root.xrandr_select_input(
-            randr.RRScreenChangeNotifyMask | randr.RRCrtcChangeNotifyMask | randr.RROutputChangeNotifyMask
-        )
-        self._display.sync()
+            self._display.sync()
+        except BaseException:
+            self._display.close()  # every failure path: a leaked X client counts against the server's cap
+            raise
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="randr-signals", daemon=True)
         self.events = 0

@@ -26,6 +26,7 @@ from servers.hub.device_auth import DeviceAuth
 from servers.hub.endpoint import create_device_route
 from servers.hub.hub import Hub
 from servers.settings import ServerName, Settings
+from servers.stateless_get import RefuseGet
 
 FACTORIES: dict[str, str] = {
     "skills": "servers.skills.server",
@@ -76,7 +77,10 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
             host=settings.host,
             transport_security=security,
             max_request_body_size=settings.max_request_bytes,
+            session_idle_timeout=settings.session_idle_timeout,
         )
+        if settings.stateless:
+            mcp_app = RefuseGet(mcp_app)
         path = "/mcp" if standalone else f"/{name}/mcp"
         if guard is not None:
             mcp_app = guard.protect(mcp_app, scope=name, path=path)

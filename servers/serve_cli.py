@@ -75,8 +75,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from servers import log_safety
     from servers.app import create_app
     from servers.auth.secrets import AuthConfigError
+    from servers.http_server import uvicorn_config
 
     try:
         settings = settings_from_args(args)
@@ -91,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_safety.install()  # every record, uvicorn's included (it logs through these handlers)
     try:
         app = create_app(settings, standalone=args.server)
     except AuthConfigError as e:
@@ -98,13 +101,5 @@ def run(args: argparse.Namespace) -> int:
         return 2
     where = "/mcp" if args.server else ", ".join(f"/{n}/mcp" for n in settings.servers)
     log.info("realtime-mcp serving %s on http://%s:%d", where, settings.host, settings.port)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        lifespan="on",
-        ws="websockets-sansio",
-        access_log=False,
-    )
+    uvicorn.Server(uvicorn_config(app, settings)).run()
     return 0

@@ -166,6 +166,44 @@ class Settings(BaseSettings):
         "context limit.",
     )
 
+    # --- limits -------------------------------------------------------------------------
+    max_connections: int = Field(
+        default=1000,
+        ge=8,
+        le=100_000,
+        description="Open HTTP/WebSocket connections; at the cap the longest-idle one (no request yet) is "
+        "closed to make room, and requests beyond it while all are busy get 503.",
+    )
+    request_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds a connection has to send a whole request (head and body) after it opens or "
+        "after its previous response; then it is closed.",
+    )
+    keep_alive_timeout: int = Field(
+        default=5, ge=1, le=300, description="Seconds an idle kept-alive HTTP connection stays open."
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=4096,
+        le=1024 * 1024,
+        description="Largest HTTP request head accepted (400 beyond; WebSocket header lines over 8 KB "
+        "get 431).",
+    )
+    shutdown_timeout: int = Field(
+        default=10,
+        ge=1,
+        le=600,
+        description="Seconds shutdown waits for open requests and links before cancelling them.",
+    )
+    session_idle_timeout: float = Field(
+        default=1800.0,
+        gt=0,
+        le=86_400,
+        description="Seconds an unused stateful MCP session is kept (with `--stateful`) before it is closed.",
+    )
+
     @field_validator("token_verify_secrets", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _comma_lists(cls, value: object) -> object:

@@ -45,9 +45,9 @@ async def _answer(device: FakeDevice, device_id: str, seen: list[p.HubMessage]) 
 
 
 @asynccontextmanager
-async def two_devices(tmp_path) -> AsyncIterator[tuple[str, dict[str, list[p.HubMessage]]]]:
+async def two_devices(tmp_path, **settings) -> AsyncIterator[tuple[str, dict[str, list[p.HubMessage]]]]:
     seen: dict[str, list[p.HubMessage]] = {"mac-1": [], "mac-2": []}
-    async with auth_suite(auth_settings(tmp_path)) as (url, app):
+    async with auth_suite(auth_settings(tmp_path, **settings)) as (url, app):
         ws_url = url.replace("http://", "ws://") + DEVICE_PATH
         async with (
             connect(ws_url, token=token("mac-1", ("device",)), device_id="mac-1") as mac1,
@@ -157,3 +157,22 @@ async def test_frame_bytes_and_tokens_never_reach_the_logs(tmp_path, caplog):
     assert len(caplog.records) > 10
     assert image_b64[:200] not in logged and image_b64[-200:] not in logged
     assert bearer not in logged and token("mac-1", ("device",)).split(".")[1] not in logged
+
+
+async def test_an_expired_frame_of_another_device_answers_exactly_like_an_unknown_one(tmp_path):
+    async with (
+        two_devices(tmp_path, frame_cache_size=1) as (url, _),
+        mcp_client(f"{url}/screen/mcp", token("mac-2", ("screen",))) as screen2,
+        mcp_client(f"{url}/pointer/mcp", token("mac-2", ("pointer",))) as pointer2,
+        mcp_client(f"{url}/pointer/mcp", token("mac-1", ("pointer",))) as pointer1,
+    ):
+        first = await screen2.call_tool("capture_screen", {})
+        assert first.structured_content is not None
+        evicted = first.structured_content["frame_id"]
+        await screen2.call_tool("capture_screen", {})  # pushes the first frame out (cache of 1)
+        theirs = await pointer1.call_tool("point_at", {"x": 1, "y": 1, "frame_id": evicted})
+        never = await pointer1.call_tool("point_at", {"x": 1, "y": 1, "frame_id": "f_AAAAAAAAAAAA"})
+        own = await pointer2.call_tool("point_at", {"x": 1, "y": 1, "frame_id": evicted})
+    assert theirs.is_error and never.is_error
+    assert _text(theirs).replace(evicted, "<id>") == _text(never).replace("f_AAAAAAAAAAAA", "<id>")
+    assert own.is_error and "has expired" in _text(own)  # the owner still gets the helpful answer

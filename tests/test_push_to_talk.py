@@ -179,6 +179,8 @@ def test_on_macos_without_input_monitoring_the_client_runs_without_push_to_talk(
 
     async def fake_main(args, stop, *, guard, hotkey, relay):
         seen["hotkey"] = hotkey
+        # This runs on the client's thread; the main thread's console loop may not have started yet.
+        assert await asyncio.to_thread(mac.loop.running.wait, 10)
         mac.loop.interrupt()  # Ctrl-C while running
         await asyncio.to_thread(stop.wait, 10)
         seen["stopped"] = stop.is_set()

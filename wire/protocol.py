@@ -29,7 +29,10 @@ Everything here is pure: parsing, validation and encoding, tested directly.
 from __future__ import annotations
 
 import json
+import math
+import re
 import struct
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -215,15 +218,79 @@ _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(
 _hub_adapter: TypeAdapter[HubMessage] = TypeAdapter(Annotated[HubMessage, Field(discriminator="type")])
 
 
+MAX_NUMBER_CHARS = 40
+"""Longest number literal accepted: every number in the protocol fits in far fewer characters, and
+Python's `int` refuses more than 4,300 digits with a `ValueError` the parser does not expect."""
+MAX_NESTING = 32
+"""Deepest nesting of arrays and objects accepted (a hello nests 4 deep); deeper text would reach
+Python's recursion limit inside the JSON parser."""
+
+
+def _number(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    def parse(literal: str) -> int | float:
+        if len(literal) > MAX_NUMBER_CHARS:
+            raise ProtocolError(
+                "malformed", f"a number of {len(literal)} characters (at most {MAX_NUMBER_CHARS})"
+            )
+        value = kind(literal)
+        if not math.isfinite(value):
+            raise ProtocolError("malformed", f"the number {literal[:MAX_NUMBER_CHARS]} is out of range")
+        return value
+
+    return parse
+
+
+def _refuse_constant(name: str) -> object:
+    raise ProtocolError("malformed", f"{name} is not a JSON number")
+
+
+_parse_int, _parse_float = _number(int), _number(float)
+
+
+def _nesting_depth(text: str) -> int:
+    """How deep arrays and objects nest, brackets inside strings not counted; stops past the cap."""
+    depth = deepest = 0
+    for piece in _STRUCTURE.findall(text):
+        if piece == "[" or piece == "{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_NESTING:
+                    break
+        elif piece == "]" or piece == "}":
+            depth -= 1
+    return deepest
+
+
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def load_json(text: str | bytes) -> object:
+    """JSON as the protocol allows it: RFC 8259 numbers only (no NaN, no Infinity, no overflow),
+    short number literals, shallow nesting; anything else is a `malformed` `ProtocolError`."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ProtocolError("malformed", "not UTF-8 text") from e
+    if _nesting_depth(text) > MAX_NESTING:
+        raise ProtocolError("malformed", f"nested deeper than {MAX_NESTING} levels")
+    try:
+        return json.loads(
+            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant
+        )
+    except json.JSONDecodeError as e:
+        raise ProtocolError("malformed", f"not JSON: {e.msg} at character {e.pos}") from e
+    except (ValueError, RecursionError) as e:  # belt and braces: the checks above should catch these
+        if isinstance(e, ProtocolError):
+            raise
+        raise ProtocolError("malformed", f"not JSON this protocol accepts ({type(e).__name__})") from e
+
+
 def _parse_text(text: str | bytes, adapter: TypeAdapter) -> object:
     if len(text) > MAX_TEXT_BYTES:
         raise ProtocolError("too_large", f"message of {len(text)} bytes exceeds the {MAX_TEXT_BYTES} cap")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ProtocolError("malformed", f"not JSON: {e.msg} at character {e.pos}") from e
-    except UnicodeDecodeError as e:
-        raise ProtocolError("malformed", "not UTF-8 text") from e
+    data = load_json(text)
     if not isinstance(data, dict) or "type" not in data:
         raise ProtocolError("malformed", "a message is a JSON object with a `type`")
     try:
@@ -276,8 +343,11 @@ def parse_frame(data: bytes) -> tuple[FrameHeader, bytes]:
     if len(image) > MAX_IMAGE_BYTES:
         raise ProtocolError("too_large", f"image of {len(image)} bytes exceeds the {MAX_IMAGE_BYTES} cap")
     head = data[_HEADER_LEN.size : _HEADER_LEN.size + head_len]
+    fields = load_json(head)
+    if not isinstance(fields, dict):
+        raise ProtocolError("malformed", "a frame header is a JSON object")
     try:
-        header = FrameHeader.model_validate_json(head)
+        header = FrameHeader.model_validate(fields)
     except ValidationError as e:
         raise ProtocolError("invalid", _summarise(e)) from e
     if header.size != len(image):

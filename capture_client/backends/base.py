@@ -85,5 +85,7 @@ class Backends:
     platform: str
 
     def close(self) -> None:
-        self.screen.close()
-        self.pointer.close()
+        try:
+            self.screen.close()
+        finally:
+            self.pointer.close()  # even when the screen's close fails: each holds an X connection

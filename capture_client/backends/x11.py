@@ -5,6 +5,7 @@ On X11 pointer space is the root window's pixel space: scale 1, origins never ne
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -58,19 +59,24 @@ class X11Screen(ScreenBackend):
         self._display = display_name(display)
         self._lock = threading.Lock()
         self._sct = None
+        self._mss_backend = "default"
+        """Which mss backend to use; "xlib" once the XCB ones refused this display (Xvnc)."""
         self._connect()  # fail now, with a clear message, rather than on the first grab
 
     def _connect(self):
-        import mss
         from mss.exception import ScreenShotError
 
         if self._sct is None:
             try:
                 try:
-                    self._sct = mss.MSS(display=self._display)
+                    self._sct = _open_mss(self._display, self._mss_backend)
                 except ScreenShotError:
-                    # Xvnc's root visual trips mss's XCB backends; its Xlib backend copes.
-                    self._sct = mss.MSS(display=self._display, backend="xlib")
+                    if self._mss_backend == "xlib":
+                        raise
+                    # Xvnc's root visual trips mss's XCB backends; its Xlib backend copes. Remembered,
+                    # so a reset after every display change does not try XCB again.
+                    self._sct = _open_mss(self._display, "xlib")
+                    self._mss_backend = "xlib"
             except ScreenShotError as e:
                 raise NoDisplayError(f"Cannot open X display {self._display!r} ({e}).") from e
         return self._sct
@@ -124,6 +130,46 @@ class X11Screen(ScreenBackend):
 
     def close(self) -> None:
         self.reset()
+
+
+def _open_mss(display: str, backend: str) -> Any:
+    """An mss instance, or the error with no X connection left open.
+
+    mss opens its X connection first and checks the screen after; a check that fails (Xvnc's root
+    visual refuses the XCB backends) raises out of the constructor with the connection open, and
+    nobody holds the half-made object to close it. Each reset leaked one X client until the server
+    refused new ones ("Maximum number of clients reached").
+    """
+    import mss
+
+    try:
+        return mss.MSS(display=display, backend=backend)
+    except BaseException as e:
+        _close_half_made(e)
+        raise
+
+
+def _close_half_made(error: BaseException) -> None:
+    """Close the X connection of any mss implementation whose constructor `error` came out of."""
+    from mss.base import MSSImplementation
+
+    tb = error.__traceback__
+    seen: set[int] = set()
+    while tb is not None:
+        impl = tb.tb_frame.f_locals.get("self")
+        tb = tb.tb_next
+        if not isinstance(impl, MSSImplementation) or id(impl) in seen:
+            continue
+        seen.add(id(impl))
+        conn = getattr(impl, "conn", None)  # the XCB backends
+        with contextlib.suppress(Exception):
+            if conn is not None:
+                from mss.linux import xcb
+
+                impl.conn = None  # pyright: ignore[reportAttributeAccessIssue]
+                xcb.disconnect(conn)
+            else:
+                impl.close()  # the Xlib backend: its close copes with a half-made state
 
 
 class X11Pointer(PointerBackend):

@@ -34,28 +34,44 @@ HELLO_TIMEOUT = 10.0
 MISSED_HEARTBEATS = 3
 """A link silent for this many heartbeat intervals is dead."""
 POLICY_VIOLATION = 1008
+CLOSE_TIMEOUT = 1.0
+"""Seconds a closing link may take to accept its close frame; then the server aborts the socket."""
 EXPIRED_CODE = "token_expired"
 """The fatal error sent when a minted token's `exp` passes on an open link."""
 
 
 class _Link:
-    """Sends on one WebSocket, one at a time (tool calls and the heartbeat send concurrently)."""
+    """Sends on one WebSocket, one at a time (tool calls and the heartbeat send concurrently).
 
-    def __init__(self, websocket: WebSocket) -> None:
+    Every send is bounded by `send_timeout` (the heartbeat window), the wait for the lock included:
+    a peer that stops reading fills the socket's buffers, and an unbounded send would then hold the
+    lock forever, so neither the heartbeat nor shutdown could ever drop the link. A send that times
+    out marks the link `stalled`, and the endpoint drops it.
+    """
+
+    def __init__(self, websocket: WebSocket, send_timeout: float = math.inf) -> None:
         self.websocket = websocket
+        self.send_timeout = send_timeout
+        self.stalled = anyio.Event()
         self._lock = anyio.Lock()
 
     async def send_text(self, text: str) -> None:
-        async with self._lock:
-            await self.websocket.send_text(text)
+        try:
+            with anyio.fail_after(self.send_timeout):
+                async with self._lock:
+                    await self.websocket.send_text(text)
+        except TimeoutError:
+            self.stalled.set()
+            raise
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        if self.websocket.application_state is WebSocketState.DISCONNECTED:
-            return
+        if self.websocket.application_state is WebSocketState.DISCONNECTED or self.stalled.is_set():
+            return  # a stalled peer cannot take a close frame either: the server aborts the socket
         try:
-            async with self._lock:
-                await self.websocket.close(code=code, reason=reason[:120])
-        except Exception as e:  # already closed by the peer
+            with anyio.fail_after(min(self.send_timeout, CLOSE_TIMEOUT)):
+                async with self._lock:
+                    await self.websocket.close(code=code, reason=reason[:120])
+        except Exception as e:  # already closed by the peer, or it stopped reading
             log.debug("close after disconnect: %s", type(e).__name__)
 
 
@@ -143,7 +159,7 @@ def create_device_route(hub: Hub, auth: DeviceAuth | None = None) -> WebSocketRo
             return
         device_id = grant.device_id
         await websocket.accept()
-        link = _Link(websocket)
+        link = _Link(websocket, send_timeout=interval * MISSED_HEARTBEATS)
         try:
             hello = await _receive_hello(websocket)
             if hello.device_id not in (None, device_id):
@@ -185,6 +201,7 @@ def create_device_route(hub: Hub, auth: DeviceAuth | None = None) -> WebSocketRo
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_heartbeat, relay, link, interval, tg.cancel_scope)
+                tg.start_soon(_end_when_dropped, relay, link, tg.cancel_scope)
                 with anyio.move_on_at(_deadline(grant)) as expiry:
                     await _read(websocket, relay)
                 if expiry.cancelled_caught:
@@ -237,6 +254,30 @@ async def _read(websocket: WebSocket, relay: RelayDevice) -> None:
             await relay.handle_binary(message["bytes"])
         elif message.get("text") is not None:
             await relay.handle_text(message["text"])
+
+
+async def _end_when_dropped(relay: RelayDevice, link: _Link, scope: anyio.CancelScope) -> None:
+    """End the link when it stalls (a send found no room within the window) or the relay is closed
+    elsewhere (the hub shutting down, a newer connection): the reader may be stuck in a send."""
+    async with anyio.create_task_group() as tg:
+
+        async def stalled() -> None:
+            await link.stalled.wait()
+            log.warning(
+                "device %s took no message for %.1f s (it stopped reading): dropping the link",
+                relay.id,
+                link.send_timeout,
+            )
+            relay.close(f"it took no message for {link.send_timeout:.1f} s")
+            tg.cancel_scope.cancel()
+
+        async def closed() -> None:
+            await relay.wait_closed()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(stalled)
+        tg.start_soon(closed)
+    scope.cancel()
 
 
 async def _heartbeat(relay: RelayDevice, link: _Link, interval: float, scope: anyio.CancelScope) -> None:

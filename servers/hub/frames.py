@@ -47,7 +47,8 @@ class FrameStore:
         self.max_frames = max_frames
         self._clock = clock
         self._frames: OrderedDict[str, StoredFrame] = OrderedDict()
-        self._gone: OrderedDict[str, None] = OrderedDict()
+        self._gone: OrderedDict[str, str] = OrderedDict()
+        """Ids that aged out or were pushed out, with their device."""
 
     def __len__(self) -> int:
         self._expire()
@@ -60,7 +61,7 @@ class FrameStore:
         stored = StoredFrame(frame_id, geometry, device_id, self._clock(), layout_epoch)
         self._frames[frame_id] = stored
         while len(self._frames) > self.max_frames:
-            old, _ = self._frames.popitem(last=False)
+            _, old = self._frames.popitem(last=False)
             self._forget(old)
         return stored
 
@@ -72,7 +73,8 @@ class FrameStore:
         # A token holder sees only its own device's frames; another's answers like an id never issued.
         if stored is not None and caller in (None, stored.device_id):
             return stored
-        if frame_id in self._gone:
+        # Expired only to its own device: to another, "expired" would tell the id once existed.
+        if frame_id in self._gone and caller in (None, self._gone[frame_id]):
             raise UnknownFrameError(
                 f"Frame {frame_id!r} has expired (frames are kept {self.ttl:g} s, the latest "
                 f"{self.max_frames}). Call capture_screen for a new frame and use its frame_id."
@@ -89,10 +91,10 @@ class FrameStore:
             if oldest.created_at > cutoff:
                 break
             del self._frames[frame_id]
-            self._forget(frame_id)
+            self._forget(oldest)
 
-    def _forget(self, frame_id: str) -> None:
-        self._gone[frame_id] = None
+    def _forget(self, stored: StoredFrame) -> None:
+        self._gone[stored.frame_id] = stored.device_id
         while len(self._gone) > 4 * self.max_frames:
             self._gone.popitem(last=False)
 

@@ -32,6 +32,7 @@ from servers.hub.device import (
     new_layout_epoch,
 )
 from servers.hub.received_image import BadImageError, check_image
+from servers.log_safety import RateLimit, safe_text
 from wire import protocol as p
 from wire.geometry import DisplayInfo, FrameGeometry, Rect
 
@@ -42,6 +43,8 @@ PUSH_WINDOW = 30.0
 POINTER_TIMEOUT = 3.0
 """Seconds to wait for a pointer acknowledgement (capped by the capture timeout)."""
 _EDGE_SLACK = 1.0  # pointer-space rounding at display edges
+REFUSALS_LOGGED, REFUSAL_LOG_WINDOW = 5, 60.0
+"""Refused messages (and error reports) of one link logged per window; the rest are counted."""
 
 CAPTURE_PREFIX, POINTER_PREFIX = "c", "p"
 """Request ids say what answer they expect, so a frame cannot answer a pointer move or vice versa."""
@@ -118,6 +121,9 @@ class RelayDevice(Device):
         self._closed: str | None = None
         self._on_push = on_push
         self._on_talk = on_talk
+        self._closed_event = asyncio.Event()
+        self._refusals = RateLimit(burst=REFUSALS_LOGGED, window=REFUSAL_LOG_WINDOW)
+        self._reports = RateLimit(burst=REFUSALS_LOGGED, window=REFUSAL_LOG_WINDOW)
         self.last_seen = clock()
         self.pushed_at: float | None = None
         """When the client last pushed a frame (push-to-talk), on the hub's clock."""
@@ -186,10 +192,14 @@ class RelayDevice(Device):
     def closed(self) -> bool:
         return self._closed is not None
 
+    async def wait_closed(self) -> None:
+        await self._closed_event.wait()
+
     def close(self, reason: str) -> None:
         """The connection is gone: every pending call fails now with `reason`."""
         if self._closed is None:
             self._closed = reason
+        self._closed_event.set()
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(
@@ -222,7 +232,15 @@ class RelayDevice(Device):
             case p.DisplaysChanged(displays=displays, reason=reason):
                 self._displays_changed(displays, reason)
             case p.ErrorMessage(request_id=rid, code=code, message=text_):
-                log.warning("device %s reported %s: %s", self.id, code, text_)
+                allowed, held = self._reports.allow()
+                if allowed:
+                    log.warning(
+                        "device %s reported %s: %s%s",
+                        self.id,
+                        safe_text(code, 64),
+                        safe_text(text_),
+                        f" (and {held} more reports before this one)" if held else "",
+                    )
                 if rid is not None:
                     self._resolve(rid, p.RequestFailed(request_id=rid, code="error", message=text_[:2000]))
             case p.Hello():
@@ -293,13 +311,13 @@ class RelayDevice(Device):
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._pending[message.request_id] = future
         try:
-            try:
-                await self._send(p.encode(message))
-            except Exception as e:
-                raise DeviceUnavailableError(
-                    f"Device {self.id!r} could not be reached: the link broke."
-                ) from e
-            with anyio.fail_after(wait):
+            with anyio.fail_after(wait):  # the send too: a device that stops reading blocks it
+                try:
+                    await self._send(p.encode(message))
+                except Exception as e:
+                    raise DeviceUnavailableError(
+                        f"Device {self.id!r} could not be reached: the link broke."
+                    ) from e
                 result = await future
         except TimeoutError:
             self._expired.append(message.request_id)
@@ -335,7 +353,16 @@ class RelayDevice(Device):
         await self._error("unknown_request", f"no request {rid!r} is waiting for an answer", request_id=rid)
 
     async def _error(self, code: str, text: str, *, request_id: str | None = None) -> None:
-        log.info("device %s: refused a message (%s): %s", self.id, code, text)
+        # A peer decides how many refusals there are: a few lines per link, then a count.
+        allowed, held = self._refusals.allow()
+        if allowed:
+            log.info(
+                "device %s: refused a message (%s): %s%s",
+                self.id,
+                safe_text(code, 64),
+                safe_text(text),
+                f" (and {held} more refused before this one)" if held else "",
+            )
         await self._send_quietly(p.error(code, text, request_id=request_id))
 
     async def _send_quietly(self, text: str) -> None:

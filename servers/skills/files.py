@@ -8,7 +8,14 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from servers.skills.model import MAX_FILES_PER_SKILL, MAX_READ_BYTES, MAX_WALK_DEPTH, SKILL_FILE_NAMES
+from servers.skills.model import (
+    MAX_FILES_PER_SKILL,
+    MAX_READ_BYTES,
+    MAX_SKILL_MD_BYTES,
+    MAX_WALK_DEPTH,
+    SKILL_FILE_NAMES,
+    Skill,
+)
 
 IMAGE_TYPES = {
     ".png": "image/png",
@@ -82,11 +89,29 @@ def resolve_skill_path(folder: Path, relative: str) -> Path:
         raise SkillFileError(f"'{relative}' is absolute: paths are relative to the skill folder")
     if ".." in posix.parts:
         raise SkillFileError(f"'{relative}' leaves the skill folder ('..' is not allowed)")
+    if any(part.startswith(".") for part in posix.parts):
+        # What listings leave out is not served either: `.env`, `.git/config` of a checked-out skill.
+        raise SkillFileError(f"'{relative}' is hidden (a dot-file or dot-folder) and is not served")
     real_folder = os.path.realpath(folder)
     real = os.path.realpath(os.path.join(real_folder, *posix.parts))
     if not _inside(real, real_folder) or real == real_folder:
         raise SkillFileError(f"'{relative}' resolves outside the skill folder (a symlink out is not served)")
     return Path(real)
+
+
+def read_skill_md(skill: Skill, max_bytes: int = MAX_SKILL_MD_BYTES) -> str:
+    """A skill's SKILL.md (or one-file .md) as it is on disk now, refused when it has become a
+    symlink out of the skills folder since it was loaded."""
+    home = skill.path.parent.parent if skill.folder is not None else skill.path.parent
+    real = os.path.realpath(skill.path)
+    if not _inside(real, os.path.realpath(home)):
+        raise SkillFileError(f"skill {skill.name!r} now resolves outside the skills folder; it is not served")
+    try:
+        with open(real, "rb") as handle:
+            data = handle.read(max_bytes)
+    except OSError as e:
+        raise SkillFileError(f"skill {skill.name!r} cannot be read now: {e.strerror}") from e
+    return data.decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,7 @@ from mcp_types import (
 )
 
 from servers.skills.catalog import Catalog
-from servers.skills.files import SkillFileError, read_skill_file
-from servers.skills.model import MAX_SKILL_MD_BYTES
+from servers.skills.files import SkillFileError, read_skill_file, read_skill_md
 
 RESOURCES_PAGE = 100
 SCHEME = "skill://"
@@ -98,9 +97,9 @@ class SkillResources:
                     INVALID_PARAMS, f"skill {name!r} is a one-file skill: only SKILL.md", data={"uri": uri}
                 )
             try:
-                text = skill.path.read_bytes()[:MAX_SKILL_MD_BYTES].decode("utf-8", errors="replace")
-            except OSError as e:
-                raise MCPError(INVALID_PARAMS, f"skill {name!r} cannot be read now: {e.strerror}") from e
+                text = read_skill_md(skill)
+            except SkillFileError as e:
+                raise MCPError(INVALID_PARAMS, str(e), data={"uri": uri}) from e
             return ReadResourceResult(
                 contents=[TextResourceContents(uri=uri, text=text, mime_type="text/markdown")]
             )

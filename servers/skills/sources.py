@@ -45,7 +45,11 @@ def entry_stem(name: str) -> str:
 
 
 def source_at(root: Path, name: str, diagnostics: Diagnostics) -> Source | None:
-    """The skill the root entry `name` holds, if any (one or two stat calls: this runs 10,000 times)."""
+    """The skill the root entry `name` holds, if any (one or two stat calls: this runs 10,000 times).
+
+    Nothing that resolves outside the root is ever opened: a skill folder, SKILL.md or one-file skill
+    that is a symlink out is refused here, from its path alone, with a diagnostic.
+    """
     if name.startswith("."):
         return None
     path = os.path.join(root, name)
@@ -54,6 +58,8 @@ def source_at(root: Path, name: str, diagnostics: Diagnostics) -> Source | None:
     except OSError:
         return None
     if stat.S_ISDIR(mode):
+        if not _stays_inside(root, path, diagnostics, entry_stem(name)):
+            return None
         for file_name in SKILL_FILE_NAMES:
             skill_md = os.path.join(path, file_name)
             try:
@@ -61,14 +67,37 @@ def source_at(root: Path, name: str, diagnostics: Diagnostics) -> Source | None:
             except OSError:
                 continue
             if stat.S_ISREG(info.st_mode):
+                if not _stays_inside(root, skill_md, diagnostics, entry_stem(name)):
+                    return None
                 return _checked(
                     name, Path(skill_md), Path(path), (info.st_mtime_ns, info.st_size), diagnostics
                 )
         return None
     if stat.S_ISREG(mode) and name.endswith(".md") and name.lower() not in NOT_SKILLS:
+        if not _stays_inside(root, path, diagnostics, entry_stem(name)):
+            return None
         info = os.stat(path)
         return _checked(name[:-3], Path(path), None, (info.st_mtime_ns, info.st_size), diagnostics)
     return None
+
+
+def _stays_inside(root: Path, path: str, diagnostics: Diagnostics, key: str) -> bool:
+    """Whether `path` (an entry of `root`, or the SKILL.md of a checked entry) resolves inside
+    `root`. Only a symlink can lead out, so the common case costs one lstat."""
+    try:
+        if not stat.S_ISLNK(os.lstat(path).st_mode):
+            return True  # a real entry of a folder that was itself checked (or is the root)
+    except OSError:
+        return False
+    if is_inside(os.path.realpath(path), os.path.realpath(root)):
+        return True
+    message = "is a symlink that resolves outside the skills folder; it is not served"
+    note(diagnostics, normalize_name(key), Problem("error", Path(path), message))
+    return False
+
+
+def is_inside(real_path: str, real_folder: str) -> bool:
+    return real_path == real_folder or real_path.startswith(real_folder.rstrip(os.sep) + os.sep)
 
 
 def _checked(

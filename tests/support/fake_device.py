@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -63,12 +64,12 @@ def relay_settings(**changes) -> Settings:
 
 
 @asynccontextmanager
-async def device_hub(**settings_changes) -> AsyncIterator[tuple[Hub, str]]:
+async def device_hub(send_buffer: int | None = None, **settings_changes) -> AsyncIterator[tuple[Hub, str]]:
     """A hub behind its device endpoint on real uvicorn; yields the hub and the ws:// URL."""
     hub = Hub(relay_settings(**settings_changes))
     app = Starlette(routes=[create_device_route(hub)])
     try:
-        async with serve(app) as url:
+        async with serve(app, send_buffer=send_buffer) as url:
             yield hub, url.replace("http://", "ws://") + DEVICE_PATH
     finally:
         await hub.aclose()
@@ -120,3 +121,29 @@ async def wait_for_device(hub: Hub, device_id: str, *, present: bool = True, tim
     with anyio.fail_after(timeout):
         while (device_id in {d.id for d in hub.devices.connected()}) != present:
             await anyio.sleep(0.01)
+
+
+@asynccontextmanager
+async def stuck_device(url: str) -> AsyncIterator[websockets.ClientConnection]:
+    """A connected device that has stopped reading and keeps sending bad messages the hub answers."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    sock.setblocking(False)
+    async with websockets.connect(
+        url, sock=sock, max_queue=1, additional_headers={"Authorization": "Bearer tok-1"}
+    ) as ws:
+        hello = p.Hello(protocol_version=p.PROTOCOL_VERSION, device_id="mac-1", displays=[MAIN])
+        await ws.send(p.encode(hello))
+        with anyio.fail_after(10):
+            assert isinstance(p.parse_hub_text(await ws.recv()), p.Welcome)
+        async with anyio.create_task_group() as tg:
+
+            async def flood() -> None:
+                for _ in range(50_000):  # each answered with a ~100-byte error nobody reads
+                    await ws.send("{not json")
+
+            tg.start_soon(flood)
+            yield ws
+            tg.cancel_scope.cancel()

@@ -10,6 +10,9 @@ from typing import Any
 import anyio
 import uvicorn
 
+from servers.http_server import uvicorn_config
+from servers.settings import Settings
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -18,21 +21,38 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve(app: Any, *, port: int | None = None, startup_timeout: float = 15.0) -> AsyncIterator[str]:
-    """Serve `app` on 127.0.0.1 for the duration of the block; yields the base URL."""
+async def serve(
+    app: Any,
+    *,
+    port: int | None = None,
+    startup_timeout: float = 15.0,
+    settings: Settings | None = None,
+    log_level: str = "warning",
+    send_buffer: int | None = None,
+) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1 for the duration of the block, configured as `realtime-mcp serve`
+    configures uvicorn (limits and protocol fixes from `settings`); yields the base URL.
+    `send_buffer`: SO_SNDBUF of every accepted socket (small, so a peer that stops reading fills
+    it quickly)."""
     port = port or free_port()
-    config = uvicorn.Config(
+    sockets: list[socket.socket] | None = None
+    if send_buffer is not None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)  # inherited on accept
+        listener.bind(("127.0.0.1", port))
+        sockets = [listener]
+    config = uvicorn_config(
         app,
+        settings or Settings(),
         host="127.0.0.1",
         port=port,
-        log_level="warning",
-        lifespan="on",
-        ws="websockets-sansio",
+        log_level=log_level,
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve)
+        tg.start_soon(server.serve, sockets)
         with anyio.fail_after(startup_timeout):
             while not server.started:
                 if server.should_exit:

@@ -68,3 +68,14 @@ def screen_size(server: XServer) -> tuple[int, int]:
         return (geometry.width, geometry.height)
     finally:
         d.close()
+
+
+def x_client_count(server: XServer) -> int:
+    """How many clients the X server has, not counting the connection that asks (X-Resource)."""
+    from capture_client.backends.x11 import open_xlib_display
+
+    d = open_xlib_display(server.display)
+    try:
+        return len(d.res_query_clients().clients) - 1
+    finally:
+        d.close()
