@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from capture_client.backends.base import BackendError
 from capture_client.overlay.drawing import (
     DEFAULT_TIMEOUT,
+    FLIGHT_MAX,
     Point,
     Scene,
     TextMetrics,
@@ -32,6 +33,9 @@ from wire.geometry import DisplayInfo, Rect
 
 log = logging.getLogger("realtime_mcp.overlay")
 
+SETTLE_WAIT = FLIGHT_MAX + 1.0
+"""Seconds a request waits for its drawing to land (the flight plus slack for a busy machine)."""
+
 
 class OverlayError(BackendError):
     """The overlay cannot be shown here (no X extension, no permission, no GUI); the message says why."""
@@ -40,13 +44,16 @@ class OverlayError(BackendError):
 class Overlay(ABC):
     """Draws where the model points, above every window, without taking input or focus.
 
-    `point` and `highlight` return once the request is taken (the drawing follows on the overlay's
-    own timer); they raise `OverlayError` when the overlay cannot be shown at all.
+    `point` and `highlight` return once the overlay shows the spot (after the short flight, so the
+    model's answer never arrives before the cursor does); they raise `OverlayError` when the overlay
+    cannot be shown at all.
     """
 
     metrics = TextMetrics()
 
-    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, timeout: float = DEFAULT_TIMEOUT, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._lock = threading.RLock()
         """Held while the platform layer is touched: renders, mouse reads, hiding for a grab."""
         self._connected = False
@@ -54,6 +61,8 @@ class Overlay(ABC):
         self._animator = Animator(Scene(timeout=timeout), self._render_locked, self._mouse_locked, clock)
         self.view: View | None = None
         """What is on screen now (None: nothing)."""
+        self._gone = threading.Event()
+        self._gone.set()
 
     # --- requests ------------------------------------------------------------------------
 
@@ -62,18 +71,24 @@ class Overlay(ABC):
         sprite = pointer_sprite(x, y, label, displays, self.metrics)
         start = entry_point((x, y), displays)
         self._animator.change(lambda scene, now, mouse: scene.point(sprite, (x, y), now, mouse, start))
+        self._animator.wait_settled(SETTLE_WAIT)
 
     def highlight(self, area: Rect, label: str | None, displays: list[DisplayInfo]) -> None:
         self._ensure_connected()
         sprite = highlight_sprite(area, label, displays, self.metrics)
         self._animator.change(lambda scene, now, mouse: scene.highlight(sprite, area, now, mouse))
+        self._animator.wait_settled(SETTLE_WAIT)
 
     def clear(self) -> None:
         self._animator.change(lambda scene, now, mouse: scene.clear())
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until the animation has drawn its latest state (tests and screenshots)."""
-        return self._animator.wait_settled(timeout)
+    def wait_hidden(self, timeout: float) -> bool:
+        """Wait until nothing is shown (after a timeout, or the user moving the mouse away)."""
+        return self._gone.wait(timeout)
+
+    def wait_asleep(self, timeout: float) -> bool:
+        """Wait until the animator has nothing to do and sleeps with no timer running."""
+        return self._animator.asleep.wait(timeout)
 
     @contextmanager
     def hidden_for(self, area: Rect) -> Iterator[None]:
@@ -140,6 +155,10 @@ class Overlay(ABC):
                 log.info("overlay drawing failed: %s", e)
                 return
             self.view = view
+            if view is None:
+                self._gone.set()
+            else:
+                self._gone.clear()
 
     def _mouse_locked(self) -> Point | None:
         with self._lock:
@@ -175,8 +194,8 @@ class Animator:
         self._settled = threading.Event()
         self._settled.set()
         self._thread: threading.Thread | None = None
-        self.renders = 0
-        """How many times something was drawn (the idle test reads it)."""
+        self.asleep = threading.Event()
+        """Set while the thread waits with no timer: nothing shown, nothing pending."""
 
     def change(self, change: Change) -> None:
         with self._cond:
@@ -184,6 +203,7 @@ class Animator:
                 return
             self._pending.append(change)
             self._settled.clear()
+            self.asleep.clear()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="overlay", daemon=True)
                 self._thread.start()
@@ -217,7 +237,6 @@ class Animator:
             key = None if tick.view is None else (tick.view.sprite, tick.view.at)
             if key != drawn:
                 self._render(tick.view)
-                self.renders += 1
                 drawn = key
             with self._cond:
                 if self._stopped:
@@ -225,7 +244,10 @@ class Animator:
                 if not self._pending:
                     if not tick.flying:
                         self._settled.set()  # drawn and still (or gone): nothing changes until later
+                    if tick.next_in is None:
+                        self.asleep.set()
                     self._cond.wait(tick.next_in)
+                    self.asleep.clear()
         try:
             self._render(None)
         except Exception as e:

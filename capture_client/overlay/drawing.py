@@ -271,7 +271,9 @@ class Scene:
     _target_area: Rect | None = None
     _last_at: Point | None = field(default=None)
 
-    def point(self, sprite: Sprite, target: Point, now: float, mouse: Point | None, start: Point | None) -> None:
+    def point(
+        self, sprite: Sprite, target: Point, now: float, mouse: Point | None, start: Point | None
+    ) -> None:
         """Show a pointer sprite flying to `target`: from where the last one is, else from `start`."""
         origin = self._last_at if self._sprite is not None and self._sprite.arrow else None
         begin = origin or start or target
@@ -283,7 +285,9 @@ class Scene:
         self._show(sprite, (area.x, area.y), (area.x, area.y), now, mouse, area)
         self._duration = 0.0
 
-    def _show(self, sprite: Sprite, begin: Point, end: Point, now: float, mouse: Point | None, area: Rect) -> None:
+    def _show(
+        self, sprite: Sprite, begin: Point, end: Point, now: float, mouse: Point | None, area: Rect
+    ) -> None:
         self._sprite, self._start, self._end = sprite, begin, end
         self._shown_at, self._mouse_at_start, self._target_area = now, mouse, area
         self._last_at = begin

@@ -30,6 +30,8 @@ FONT = "fixed"
 
 
 class X11Overlay(Overlay):
+    required_extension = "SHAPE"
+
     def __init__(self, display: str | None = None, **options: Any) -> None:
         super().__init__(**options)
         self._name = display_name(display)
@@ -46,10 +48,11 @@ class X11Overlay(Overlay):
             d = open_xlib_display(self._name)
         except (xerror.DisplayError, OSError) as e:
             raise OverlayError(f"cannot open X display {self._name!r} ({e})") from e
-        if not d.has_extension("SHAPE"):
+        if not d.has_extension(self.required_extension):
             d.close()
             raise OverlayError(
-                f"X display {self._name!r} lacks the SHAPE extension a click-through overlay needs"
+                f"X display {self._name!r} lacks the {self.required_extension} extension a click-through "
+                "overlay needs"
             )
         self._d = d
         self._screen = d.screen()
@@ -149,7 +152,9 @@ class X11Overlay(Overlay):
                 if colour:
                     gc.change(foreground=pixel(LABEL_FG))
                     ox, oy = sprite.label_origin
-                    target.draw_text(gc, round(ox), round(oy), sprite.label.encode("latin-1", "replace").decode("latin-1"))
+                    target.draw_text(
+                        gc, round(ox), round(oy), sprite.label.encode("latin-1", "replace").decode("latin-1")
+                    )
         finally:
             gc.free()
 

@@ -26,7 +26,9 @@ def parse_xwd(data: bytes) -> Image.Image:
     start = header["header_size"] + 12 * header["ncolors"]
     width, height, stride = header["pixmap_width"], header["pixmap_height"], header["bytes_per_line"]
     raw = "BGRX" if header["byte_order"] == 0 else "XRGB"  # LSBFirst / MSBFirst 32-bit words
-    return Image.frombuffer("RGB", (width, height), data[start : start + stride * height], "raw", raw, stride, 1)
+    return Image.frombuffer(
+        "RGB", (width, height), data[start : start + stride * height], "raw", raw, stride, 1
+    )
 
 
 def screenshot(display: str) -> Image.Image:
