@@ -101,7 +101,7 @@ def _label_parts(
         if room is not None and x + w > room.x + room.width:
             x = anchor.x - LABEL_GAP - w  # no room on the right: to the left of the arrow
         if room is not None and y + h > room.y + room.height:
-            y = anchor.y + anchor.height - h
+            y = room.y + room.height - h  # no room below: lifted, beside or above the tip
     else:
         x, y = anchor.x, anchor.y - LABEL_GAP - h
         if room is not None and y < room.y:
