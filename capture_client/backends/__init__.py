@@ -50,7 +50,9 @@ def get_backends(
         from capture_client.backends.macos import MacPointer, MacScreen
 
         drawn = get_overlay(platform="darwin", timeout=timeout) if overlay else None
-        return Backends(screen=MacScreen(overlay=drawn), pointer=MacPointer(), platform="macos", overlay=drawn)
+        return Backends(
+            screen=MacScreen(overlay=drawn), pointer=MacPointer(), platform="macos", overlay=drawn
+        )
     if platform.startswith("linux") or platform.startswith("freebsd"):
         from capture_client.backends.x11 import X11Pointer, X11Screen
         from capture_client.overlay.hiding import OverlayHidingScreen
