@@ -248,3 +248,16 @@ def _display(width: int, height: int):
     return DisplayInfo(
         index=0, x=0, y=0, width=width, height=height, pixel_width=width, pixel_height=height, primary=True
     )
+
+
+def test_the_readme_screenshot_is_the_overlay_on_a_real_x_server(tmp_path):
+    from pathlib import Path
+
+    from tests.support.overlay_shot import CROP, SPOT, overlay_screenshot
+
+    shot = overlay_screenshot(tmp_path / "overlay.png")
+    tip = (SPOT[0] - CROP[0], SPOT[1] - CROP[1])
+    box = colour_box(shot, ACCENT, (tip[0] - 10, tip[1] - 10, tip[0] + 120, tip[1] + 60))
+    assert box is not None and abs(box[0] - tip[0]) <= 2 and abs(box[1] - tip[1]) <= 2
+    committed = Image.open(Path(__file__).parent.parent / "docs" / "overlay.png")
+    assert committed.size == shot.size  # regenerate with scripts/overlay-screenshot.py
