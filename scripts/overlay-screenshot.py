@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.overlay_shot import overlay_screenshot  # noqa: E402
+from tests.support.overlay_shot import overlay_screenshot
 
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/overlay.png")

@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from capture_client import pipeline
-from capture_client.backends import get_backends
-from capture_client.backends import macos_sck
+from capture_client.backends import get_backends, macos_sck
 from capture_client.backends.macos import MacScreen
 from capture_client.overlay import macos as mac_overlay
 from capture_client.overlay import pointing

@@ -88,7 +88,7 @@ async def check_point_at(url: str, display: str, *, capture_args: dict, x: float
     result = await call(url, "point_at", {"x": x, "y": y, "frame_id": frame["frame_id"], "label": "Save"})
     facts = result.structured_content
     assert facts is not None and facts["overlay"] is True and facts["pointer_moved"] is False
-    assert "An overlay cursor is shown" in text_of(result) and "did not move" in text_of(result)
+    assert "An overlay cursor is shown" in text_of(result) and "mouse did not move" in text_of(result)
     sx, sy = facts["screen_x"], facts["screen_y"]
 
     # An independent screenshot: the arrow's tip is at the reported spot, its label beside it.

@@ -275,9 +275,7 @@ def parse_hub_text(text: str | bytes) -> HubMessage:
 def encode(message: _Message) -> str:
     """A control message as the JSON text sent over the WebSocket."""
     fields = type(message).model_fields
-    omit = {
-        name for name in message._omit_when_default if getattr(message, name) == fields[name].default
-    }
+    omit = {name for name in message._omit_when_default if getattr(message, name) == fields[name].default}
     return message.model_dump_json(exclude=omit or None)
 
 

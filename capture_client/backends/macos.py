@@ -85,7 +85,7 @@ class MacScreen(ScreenBackend):
             raise PermissionDeniedError(SCREEN_RECORDING_HELP)
         self._lock = threading.Lock()
         self._overlay = overlay
-        from capture_client.backends.macos_sck import ScreenCaptureKit, SCKUnavailableError
+        from capture_client.backends.macos_sck import SCKUnavailableError, ScreenCaptureKit
 
         try:
             self._sck: ScreenCaptureKit | None = ScreenCaptureKit(self._q, sck)

@@ -82,6 +82,10 @@ class Overlay(ABC):
     def clear(self) -> None:
         self._animator.change(lambda scene, now, mouse: scene.clear())
 
+    def window_ids(self) -> list[int]:
+        """The overlay's windows, for captures that can leave windows out (none by default)."""
+        return []
+
     def wait_hidden(self, timeout: float) -> bool:
         """Wait until nothing is shown (after a timeout, or the user moving the mouse away)."""
         return self._gone.wait(timeout)

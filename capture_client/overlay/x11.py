@@ -74,12 +74,13 @@ class X11Overlay(Overlay):
             return
         if view.sprite is not self._sprite or self._window is None:
             self._build(view.sprite)
+        window: Any = self._window
         box = view.box
         from Xlib import X
 
-        self._window.configure(x=math.floor(box.x), y=math.floor(box.y), stack_mode=X.Above)
+        window.configure(x=math.floor(box.x), y=math.floor(box.y), stack_mode=X.Above)
         if not self._mapped:
-            self._window.map()
+            window.map()
             self._mapped = True
         self._d.sync()  # drawn when this returns: a grab or a screenshot right after sees it
 

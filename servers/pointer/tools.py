@@ -52,7 +52,7 @@ def _pointer_moved(moved: PointerResult) -> bool:
 def _what_the_user_sees(moved: PointerResult, shown: str) -> str:
     pointer_moved = _pointer_moved(moved)
     if moved.overlay:
-        tail = " The user's pointer moved there too." if pointer_moved else " The user's own mouse did not move."
+        tail = " The user's pointer moved there too." if pointer_moved else " The user's mouse did not move."
         return f"{shown} is shown on the user's screen.{tail}"
     if moved.overlay is None:
         return "The user's pointer moved there (this device draws no overlay)."
