@@ -68,8 +68,8 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     _omit_when_default: ClassVar[tuple[str, ...]] = ()
-    """Fields added after 0.2: left out of the JSON while they hold their default, so a peer that
-    predates them (and forbids unknown fields) still reads the message."""
+    """Fields added later (the overlay's): left out of the JSON while they hold their default, so a
+    peer that predates them (and forbids unknown fields) still reads the message."""
 
 
 # --- client -> hub ----------------------------------------------------------------------
@@ -113,8 +113,8 @@ class PointerDone(_Message):
     y: float
     display: int | None = None
     overlay: bool | None = None
-    """Whether the overlay shows the spot (added in 0.3; None from a client that predates it, whose
-    pointer moved)."""
+    """Whether the overlay shows the spot (None from a client that predates the overlay, whose
+    pointer moved; a hub that predates it refuses these fields: update the hub first)."""
     pointer_moved: bool | None = None
     note: Text | None = None
     """Why the overlay is not shown, when it is not."""
@@ -180,8 +180,8 @@ class Capture(_Message):
 
 
 class MovePointer(_Message):
-    """Point at (x, y): the client draws its overlay there (added in 0.3; an older client moves the
-    pointer instead) and moves the user's pointer only with `move_cursor`."""
+    """Point at (x, y): the client draws its overlay there (an older client moves the pointer
+    instead) and moves the user's pointer only with `move_cursor`."""
 
     type: Literal["move_pointer"] = "move_pointer"
     request_id: Id
