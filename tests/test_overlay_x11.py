@@ -130,6 +130,15 @@ async def test_point_at_through_a_relayed_capture_client(xserver):
             # 1600x1000 sent as 800x500: (200, 150) is screen (401, 301).
             click_at(xserver.display, 404, 310)
             assert below.wait_click() == (404, 310)
+            # highlight through the relay: 800x500 frame, 2 screen pixels per image pixel.
+            frame = (await capture(url, {"max_edge": 800}))["frame"]
+            args = {"x": 300, "y": 200, "width": 50, "height": 25, "frame_id": frame["frame_id"]}
+            result = await call(url, "highlight", args)
+            shot = screenshot(xserver.display)
+    facts = result.structured_content
+    assert facts is not None and facts["overlay"] is True and facts["device"] == "desk"
+    assert facts["area"] == {"x": 600, "y": 400, "width": 100, "height": 50}
+    assert colour_box(shot, ACCENT, (550, 350, 750, 500)) == (596, 396, 703, 453)
 
 
 async def test_point_at_on_the_second_monitor_lands_there():
