@@ -162,3 +162,15 @@ def test_the_macos_extra_pins_screencapturekit_like_the_other_pyobjc_packages():
     sck = extra["pyobjc-framework-screencapturekit"]
     assert str(sck.specifier) == str(extra["pyobjc-framework-quartz"].specifier)
     assert sck.marker is not None and sck.marker.evaluate({"sys_platform": "darwin"})
+
+
+def test_a_new_screen_layout_gets_new_windows(loop):
+    parts = overlay_parts(loop, SCREENS)
+    overlay = MacOverlay(modules=parts)
+    run_main_loop_while(loop, lambda: overlay.point(100, 100, None, [MAIN, LEFT]))
+    first = overlay.window_ids()
+    # The left display is unplugged: AppKit now reports the main screen only.
+    parts["AppKit"].NSScreen.screens = lambda: [parts["AppKit"].NSScreen_main]
+    run_main_loop_while(loop, lambda: overlay.point(100, 100, None, [MAIN]))
+    assert len(overlay.window_ids()) == 1 and not set(overlay.window_ids()) & set(first)
+    assert sorted(parts["AppKit"].server.windows) == overlay.window_ids()  # the old ones ordered out

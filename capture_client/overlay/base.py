@@ -68,6 +68,7 @@ class Overlay(ABC):
 
     def point(self, x: float, y: float, label: str | None, displays: list[DisplayInfo]) -> None:
         self._ensure_connected()
+        self._follow_layout(displays)
         sprite = pointer_sprite(x, y, label, displays, self.metrics)
         start = entry_point((x, y), displays)
         self._animator.change(lambda scene, now, mouse: scene.point(sprite, (x, y), now, mouse, start))
@@ -75,6 +76,7 @@ class Overlay(ABC):
 
     def highlight(self, area: Rect, label: str | None, displays: list[DisplayInfo]) -> None:
         self._ensure_connected()
+        self._follow_layout(displays)
         sprite = highlight_sprite(area, label, displays, self.metrics)
         self._animator.change(lambda scene, now, mouse: scene.highlight(sprite, area, now, mouse))
         self._animator.wait_settled(SETTLE_WAIT)
@@ -127,6 +129,9 @@ class Overlay(ABC):
             if not self._connected:
                 self._connect()
                 self._connected = True
+
+    def _follow_layout(self, displays: list[DisplayInfo]) -> None:  # noqa: B027 - optional hook
+        """Adapt to the device's display layout (windows per screen must follow it)."""
 
     @abstractmethod
     def _connect(self) -> None:

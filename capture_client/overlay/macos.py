@@ -20,7 +20,7 @@ from typing import Any
 
 from capture_client.overlay.base import Overlay, OverlayError
 from capture_client.overlay.drawing import OUTLINE, Point, Sprite, View, flip_to_appkit, intersects
-from wire.geometry import Rect
+from wire.geometry import DisplayInfo, Rect
 
 MAIN_WAIT = 2.0
 """Seconds to wait for the main run loop to build or hide the windows."""
@@ -57,6 +57,7 @@ class MacOverlay(Overlay):
         self._windows: list[_ScreenWindow] = []
         self._main_height = 0.0
         self._sprite: Sprite | None = None
+        self._layout: tuple = ()
 
     def _module(self, name: str) -> Any:
         if name in self._given:
@@ -99,6 +100,22 @@ class MacOverlay(Overlay):
         self._quartz = self._module("Quartz")
         self._apphelper = self._module("PyObjCTools.AppHelper")
         self._on_main(self._build_windows, "opening the overlay windows")
+
+    def _follow_layout(self, displays: list[DisplayInfo]) -> None:
+        """A screen added, removed or resized: new windows for the new screens."""
+        layout = tuple((d.x, d.y, d.width, d.height) for d in displays)
+        if not self._layout:
+            self._layout = layout
+        elif layout != self._layout:
+            self._layout = layout
+
+            def rebuild() -> None:
+                self._close_windows()
+                self._sprite = None
+                self._build_windows()
+
+            with self._lock:
+                self._on_main(rebuild, "following the new screen layout")
 
     def window_ids(self) -> list[int]:
         """The window numbers to leave out of captures (ScreenCaptureKit's content filter)."""
@@ -149,14 +166,13 @@ class MacOverlay(Overlay):
         return (float(location.x), float(location.y))
 
     def _close(self) -> None:
+        self._apphelper.callAfter(self._close_windows)
+
+    def _close_windows(self) -> None:
         windows, self._windows = self._windows, []
-
-        def close() -> None:
-            for w in windows:
-                w.window.orderOut_(None)
-                w.window.close()
-
-        self._apphelper.callAfter(close)
+        for w in windows:
+            w.window.orderOut_(None)
+            w.window.close()
 
     # --- on the main thread ------------------------------------------------------------------
 

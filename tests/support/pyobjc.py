@@ -415,6 +415,7 @@ def overlay_parts(
         for f, s in screens
     ]
     ak.NSScreen = types.SimpleNamespace(screens=lambda: (_main_only(loop, "NSScreen"), screen_objects)[1])  # type: ignore[attr-defined]
+    ak.NSScreen_main = screen_objects[0]  # type: ignore[attr-defined]
     ak.NSWindow = window_class  # type: ignore[attr-defined]
     ak.NSColor = types.SimpleNamespace(clearColor=lambda: "clearColor")  # type: ignore[attr-defined]
     ak.server = server  # type: ignore[attr-defined]
