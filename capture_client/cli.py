@@ -46,6 +46,17 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--no-hotkey", action="store_true", help="Do not listen for the push-to-talk hotkey.")
     p.add_argument(
+        "--overlay-timeout",
+        type=_seconds,
+        default=8.0,
+        help="Seconds the pointing overlay (cursor or highlight) stays shown (default 8).",
+    )
+    p.add_argument(
+        "--no-overlay",
+        action="store_true",
+        help="Draw no pointing overlay (pointing then only moves the pointer when the server asks to).",
+    )
+    p.add_argument(
         "--check",
         action="store_true",
         help="Test this machine's permissions, capture and hotkey now, say what to grant, and exit "
@@ -190,7 +201,13 @@ async def _main(
     if guard is None:
         guard = DisplayGuard(quiet_period=args.quiet_period)
         owned, probe = _start_x11_signals(guard, args.display)
-    service = DeviceService(lambda: get_backends(display=args.display), guard, layout_probe=probe)
+    service = DeviceService(
+        lambda: get_backends(
+            display=args.display, overlay=not args.no_overlay, overlay_timeout=args.overlay_timeout
+        ),
+        guard,
+        layout_probe=probe,
+    )
     code = 0
     if relay is None:
         relay = HotkeyRelay()

@@ -24,6 +24,7 @@ from capture_client.backends.base import (
     PermissionDeniedError,
 )
 from capture_client.guard import DisplayGuard, Phase
+from capture_client.overlay import pointing
 from capture_client.single_thread import SingleThreadRunner
 from wire import protocol as p
 from wire.geometry import DisplayInfo, Rect
@@ -140,12 +141,31 @@ class DeviceService:
         return CapturedFrame(result.header.model_copy(update={"pushed": True}), result.data)
 
     async def move_pointer(self, request: p.MovePointer) -> p.PointerDone | p.RequestFailed:
-        return await self._point(request.request_id, request.x, request.y)
+        """The overlay points at (x, y); the user's pointer moves only when the request says so."""
+        return await self._point(
+            request.request_id,
+            request.x,
+            request.y,
+            lambda displays: pointing.point(
+                self.backends,
+                displays,
+                request.x,
+                request.y,
+                label=request.label,
+                move_cursor=request.move_cursor,
+            ),
+        )
 
     async def highlight(self, request: p.Highlight) -> p.PointerDone | p.RequestFailed:
-        # No overlay yet: the pointer goes to the area's centre, which is what the user sees.
         area = request.area
-        return await self._point(request.request_id, area.x + area.width / 2, area.y + area.height / 2)
+        return await self._point(
+            request.request_id,
+            area.x + area.width / 2,
+            area.y + area.height / 2,
+            lambda displays: pointing.highlight(
+                self.backends, displays, area, label=request.label, move_cursor=request.move_cursor
+            ),
+        )
 
     # --- internals --------------------------------------------------------------------
 
@@ -249,14 +269,17 @@ class DeviceService:
             retry_after=retry,
         )
 
-    async def _point(self, request_id: str, x: float, y: float) -> p.PointerDone | p.RequestFailed:
+    async def _point(
+        self, request_id: str, x: float, y: float, act: Callable[[list[DisplayInfo]], pointing.Pointed]
+    ) -> p.PointerDone | p.RequestFailed:
         if not self.guard.status().may_capture:
             return p.RequestFailed(
                 request_id=request_id,
                 code="reconfiguring",
                 message="the display layout is changing; capture again once it settles, then point",
             )
-        display = next((d for d in self._displays if _contains(d, x, y)), None)
+        displays = self._displays
+        display = next((d for d in displays if _contains(d, x, y)), None)
         if display is None:
             return p.RequestFailed(
                 request_id=request_id,
@@ -264,11 +287,19 @@ class DeviceService:
                 message=f"({x:g}, {y:g}) is on no display of this machine; capture again, then point",
             )
         try:
-            moved = await anyio.to_thread.run_sync(self.backends.pointer.move, x, y)
+            done = await anyio.to_thread.run_sync(act, displays)
         except BackendError as e:
             code = "permission" if isinstance(e, PermissionDeniedError) else "error"
             return p.RequestFailed(request_id=request_id, code=code, message=str(e)[:2000])
-        return p.PointerDone(request_id=request_id, x=moved[0], y=moved[1], display=display.index)
+        return p.PointerDone(
+            request_id=request_id,
+            x=done.x,
+            y=done.y,
+            display=display.index,
+            overlay=done.overlay,
+            pointer_moved=done.pointer_moved,
+            note=done.note[:2000] if done.note else None,
+        )
 
 
 def _contains(display: DisplayInfo, x: float, y: float) -> bool:

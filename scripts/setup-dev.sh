@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh Debian machine with Python 3.11+: the X servers
-# and tools the screen/pointer/capture tests drive, and a .venv with the package and dev tools.
+# and tools the screen/pointer/capture tests drive (xwd takes the overlay tests' own screenshots),
+# and a .venv with the package and dev tools.
 # Idempotent: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 command -v Xvnc >/dev/null 2>&1 || need+=(tigervnc-standalone-server)
 command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
 command -v xrandr >/dev/null 2>&1 || need+=(x11-xserver-utils)
+command -v xwd >/dev/null 2>&1 || need+=(x11-apps)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     image_quality: int = Field(default=80, ge=1, le=100, description="Default JPEG/WebP quality.")
     frame_ttl: float = Field(default=300.0, gt=0, description="Seconds a frame's geometry stays usable.")
     frame_cache_size: int = Field(default=256, ge=1, description="How many frames' geometry are kept.")
+    move_cursor: bool = Field(
+        default=False,
+        description="Move the user's real pointer too when pointing (the old behaviour); by default "
+        "only the overlay cursor shows where, and the user's mouse stays put.",
+    )
+    overlay_timeout: float = Field(
+        default=8.0, gt=0, le=600, description="Seconds the overlay pointer or highlight stays shown."
+    )
     local_device: bool = Field(default=True, description="Offer this machine's own display as a device.")
     display: str | None = Field(
         default=None, description="X display of the local device (e.g. `:0`); default: the DISPLAY variable."

@@ -388,8 +388,11 @@ async def test_point_at_on_a_retina_frame_through_the_tools(quartz, monkeypatch)
     from servers.settings import Settings
     from tests.support.http import serve
 
-    monkeypatch.setattr(local, "get_backends", lambda display=None: get_backends(platform="darwin"))
-    app = create_app(Settings(servers=["screen", "pointer"]))
+    # The server's own process runs no Cocoa event loop, so no overlay here: the setting moves the pointer.
+    monkeypatch.setattr(
+        local, "get_backends", lambda **options: get_backends(platform="darwin", overlay=False)
+    )
+    app = create_app(Settings(servers=["screen", "pointer"], move_cursor=True))
     async with serve(app) as url:
         async with Client(f"{url}/screen/mcp") as client:
             captured = await client.call_tool("capture_screen", {"display": 1})

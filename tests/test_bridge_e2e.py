@@ -204,8 +204,9 @@ async def test_a_cancelled_response_call_is_not_run(tmp_path, xserver):
         assert len(app.state.hub.frames) == 1  # only the completed response's capture ran
 
 
-async def test_function_mode_point_at_moves_the_pointer_where_the_frame_says(tmp_path, xserver):
+async def test_function_mode_point_at_shows_the_overlay_where_the_frame_says(tmp_path, xserver):
     async with setup(tmp_path, xserver) as (_, _, _, _, call):
+        mouse_before = pointer_position(xserver.display)
         await call.model_calls_function("capture_screen", {})
         captured = await call.wait_for(
             "conversation.item.create", lambda e: e["item"]["type"] == "function_call_output"
@@ -217,9 +218,11 @@ async def test_function_mode_point_at_moves_the_pointer_where_the_frame_says(tmp
         pointed = await call.wait_for(
             "conversation.item.create", lambda e: e["item"]["type"] == "function_call_output"
         )
-        assert "Pointer moved" in pointed["item"]["output"], pointed
+        output = pointed["item"]["output"]
+        assert "An overlay cursor is shown" in output, pointed
         # Image pixel (640, 400) covers screen pixels 1280-1281 x 800-801; its centre is (1281, 801).
-        assert pointer_position(xserver.display) == (1281, 801)
+        assert "screen position (1281, 801)" in output
+        assert pointer_position(xserver.display) == mouse_before  # the user's mouse stays put
         follow = await call.wait_for("response.create")
         # point_at alone, no speech: the follow-up asks for a spoken answer, tools off.
         assert follow["response"]["tool_choice"] == "none"

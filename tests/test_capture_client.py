@@ -278,7 +278,9 @@ def test_the_capture_client_never_imports_server_code():
         "import sys, capture_client.cli, capture_client.client, capture_client.connection, "
         "capture_client.guard, capture_client.hotkey, capture_client.macos_signals, "
         "capture_client.x11_signals, capture_client.pipeline, capture_client.backends.x11, "
-        "capture_client.check, capture_client.x11_hotkey, capture_client.macos_hotkey\n"
+        "capture_client.check, capture_client.x11_hotkey, capture_client.macos_hotkey, "
+        "capture_client.overlay.x11, capture_client.overlay.pointing, capture_client.overlay.macos, "
+        "capture_client.backends.macos_sck\n"
         "bad = sorted(m for m in sys.modules if m == 'servers' or m.startswith('servers.'))\n"
         "assert not bad, bad\n"
     )

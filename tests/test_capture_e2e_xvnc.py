@@ -42,6 +42,9 @@ def suite_settings(**changes: Any) -> Settings:
         "servers": ["screen", "pointer"],
         "capture_timeout": 3.0,
         "skills_reload": False,
+        # Where the pointer lands is the evidence here: the old behaviour's setting moves it (the
+        # overlay itself is tests/test_overlay_x11.py).
+        "move_cursor": True,
     }
     return Settings(**(base | changes))
 

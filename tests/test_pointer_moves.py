@@ -1,5 +1,7 @@
-"""point_at and highlight through a real MCP client over HTTP move the real X pointer to where the
-model saw the thing: for a downscaled frame, a region frame and a zoomed frame."""
+"""With the `move_cursor` setting (the old behaviour, for users who want it), point_at and highlight
+through a real MCP client over HTTP move the real X pointer to where the model saw the thing: for a
+downscaled frame, a region frame and a zoomed frame. (The default, the overlay with the pointer left
+alone, is tests/test_overlay_x11.py.)"""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ async def point(url: str, tool: str, arguments: dict) -> CallToolResult:
 
 
 def app_for(xserver: XServer, **overrides):
+    overrides.setdefault("move_cursor", True)
     return create_app(Settings(display=xserver.display, servers=["screen", "pointer"], **overrides))
 
 
@@ -56,6 +59,7 @@ async def test_point_at_on_a_downscaled_frame_lands_on_that_pixel(xserver):
     facts = result.structured_content
     assert (facts["screen_x"], facts["screen_y"], facts["display"]) == (1281, 801, 0)
     assert "OK button" in text_of(result) and "(1281, 801)" in text_of(result)
+    assert facts["pointer_moved"] is True and "The user's pointer moved there too" in text_of(result)
 
 
 async def test_point_at_on_a_region_frame_adds_the_region_offset(xserver):

@@ -79,10 +79,10 @@ def test_a_frame_of_an_earlier_layout_epoch_is_refused_with_what_to_do():
         async def capture(self, request):
             raise NotImplementedError
 
-        async def move_pointer(self, x, y):
+        async def move_pointer(self, x, y, *, label=None, move_cursor=False):
             raise NotImplementedError
 
-        async def highlight(self, area, label):
+        async def highlight(self, area, label, *, move_cursor=False):
             raise NotImplementedError
 
     device = Screen()

@@ -24,7 +24,10 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 
 def local_app(display: str):
-    return create_app(Settings(display=display, servers=["screen", "pointer"], skills_reload=False))
+    # The pointer's position is the evidence here: the old behaviour's setting moves it.
+    return create_app(
+        Settings(display=display, servers=["screen", "pointer"], skills_reload=False, move_cursor=True)
+    )
 
 
 def text_of(result: CallToolResult) -> str:

@@ -33,7 +33,7 @@ import math
 import re
 import struct
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -69,6 +69,10 @@ class ProtocolError(ValueError):
 
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    _omit_when_default: ClassVar[tuple[str, ...]] = ()
+    """Fields added later (the overlay's): left out of the JSON while they hold their default, so a
+    peer that predates them (and forbids unknown fields) still reads the message."""
 
 
 # --- client -> hub ----------------------------------------------------------------------
@@ -111,6 +115,14 @@ class PointerDone(_Message):
     x: float
     y: float
     display: int | None = None
+    overlay: bool | None = None
+    """Whether the overlay shows the spot (None from a client that predates the overlay, whose
+    pointer moved; a hub that predates it refuses these fields: update the hub first)."""
+    pointer_moved: bool | None = None
+    note: Text | None = None
+    """Why the overlay is not shown, when it is not."""
+
+    _omit_when_default = ("overlay", "pointer_moved", "note")
 
 
 FailureCode = Literal["reconfiguring", "black", "no_display", "bad_request", "permission", "error"]
@@ -171,10 +183,17 @@ class Capture(_Message):
 
 
 class MovePointer(_Message):
+    """Point at (x, y): the client draws its overlay there (an older client moves the pointer
+    instead) and moves the user's pointer only with `move_cursor`."""
+
     type: Literal["move_pointer"] = "move_pointer"
     request_id: Id
     x: float
     y: float
+    label: Annotated[str, Field(max_length=200)] | None = None
+    move_cursor: bool = False
+
+    _omit_when_default = ("label", "move_cursor")
 
 
 class Highlight(_Message):
@@ -182,6 +201,9 @@ class Highlight(_Message):
     request_id: Id
     area: Rect
     label: Annotated[str, Field(max_length=200)] | None = None
+    move_cursor: bool = False
+
+    _omit_when_default = ("move_cursor",)
 
 
 # --- either way -------------------------------------------------------------------------
@@ -319,7 +341,9 @@ def parse_hub_text(text: str | bytes) -> HubMessage:
 
 def encode(message: _Message) -> str:
     """A control message as the JSON text sent over the WebSocket."""
-    return message.model_dump_json(exclude_none=False)
+    fields = type(message).model_fields
+    omit = {name for name in message._omit_when_default if getattr(message, name) == fields[name].default}
+    return message.model_dump_json(exclude=omit or None)
 
 
 def encode_frame(header: FrameHeader, image: bytes) -> bytes:

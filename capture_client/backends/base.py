@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from wire.geometry import DisplayInfo, Rect
+
+if TYPE_CHECKING:
+    from capture_client.overlay.base import Overlay
 
 PixelFormat = Literal["BGRX", "RGBX", "RGB"]
 
@@ -83,9 +86,15 @@ class Backends:
     screen: ScreenBackend
     pointer: PointerBackend
     platform: str
+    overlay: Overlay | None = None
+    """Where pointing is drawn without moving the user's mouse (None: this platform has none)."""
 
     def close(self) -> None:
         try:
-            self.screen.close()
+            if self.overlay is not None:
+                self.overlay.close()
         finally:
-            self.pointer.close()  # even when the screen's close fails: each holds an X connection
+            try:
+                self.screen.close()
+            finally:
+                self.pointer.close()  # even when the screen's close fails: each holds an X connection

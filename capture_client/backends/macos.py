@@ -8,9 +8,11 @@ image pixels map back to points without anyone multiplying by a scale.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from PIL import Image
 
@@ -25,6 +27,11 @@ from capture_client.backends.base import (
     ScreenBackend,
 )
 from wire.geometry import DisplayInfo, Rect
+
+if TYPE_CHECKING:
+    from capture_client.overlay.base import Overlay
+
+log = logging.getLogger("realtime_mcp.capture")
 
 MAX_DISPLAYS = 32
 
@@ -65,13 +72,30 @@ def ask_for_screen_capture() -> bool:
 
 
 class MacScreen(ScreenBackend):
-    def __init__(self, *, request_permission: bool = True) -> None:
+    """ScreenCaptureKit first (it leaves the overlay's windows out), CoreGraphics when it is missing
+    or refuses (the overlay is then taken down for the grab)."""
+
+    def __init__(
+        self, *, request_permission: bool = True, overlay: Overlay | None = None, sck: Any | None = None
+    ) -> None:
         self._q = _quartz()
         if not screen_capture_allowed(self._q):
             if request_permission and hasattr(self._q, "CGRequestScreenCaptureAccess"):
                 self._q.CGRequestScreenCaptureAccess()  # shows the system prompt once
             raise PermissionDeniedError(SCREEN_RECORDING_HELP)
         self._lock = threading.Lock()
+        self._overlay = overlay
+        from capture_client.backends.macos_sck import SCKUnavailableError, ScreenCaptureKit
+
+        try:
+            self._sck: ScreenCaptureKit | None = ScreenCaptureKit(self._q, sck)
+        except SCKUnavailableError as e:
+            log.info("capturing through CoreGraphics: %s", e)
+            self._sck = None
+
+    def reset(self) -> None:
+        if self._sck is not None:
+            self._sck.reset()
 
     def _display_ids(self) -> list[int]:
         err, ids, count = self._q.CGGetActiveDisplayList(MAX_DISPLAYS, None, None)
@@ -111,27 +135,44 @@ class MacScreen(ScreenBackend):
         return out
 
     def grab(self, area: Rect) -> RawCapture:
+        from capture_client.backends.macos_sck import SCKUnavailableError
+
+        with self._lock:
+            if self._sck is not None:
+                exclude = self._overlay.window_ids() if self._overlay is not None else ()
+                try:
+                    return self._read(self._sck.capture(area, exclude), area)
+                except SCKUnavailableError as e:
+                    log.info("ScreenCaptureKit refused (%s); this capture goes through CoreGraphics", e)
+            hidden = self._overlay.hidden_for(area) if self._overlay is not None else contextlib.nullcontext()
+            with hidden:
+                return self._read(self._cg_image(area), area)
+
+    def _cg_image(self, area: Rect) -> Any:
         q = self._q
         rect = q.CGRectMake(area.x, area.y, area.width, area.height)
-        with self._lock:
-            image = q.CGWindowListCreateImage(
-                rect, q.kCGWindowListOptionOnScreenOnly, q.kCGNullWindowID, q.kCGWindowImageDefault
-            )
-            if image is None:
-                if not screen_capture_allowed(q):
-                    raise PermissionDeniedError(SCREEN_RECORDING_HELP)
-                raise DisplayChangedError("CGWindowListCreateImage returned no image (display changing?)")
-            width, height = int(q.CGImageGetWidth(image)), int(q.CGImageGetHeight(image))
-            stride = int(q.CGImageGetBytesPerRow(image))
-            layout = pixel_layout(
-                bits_per_pixel=int(q.CGImageGetBitsPerPixel(image)),
-                bits_per_component=int(q.CGImageGetBitsPerComponent(image)),
-                bitmap_info=int(q.CGImageGetBitmapInfo(image)),
-                alpha_info=int(q.CGImageGetAlphaInfo(image)),
-            )
-            # An NSData proxy (CFData). Its buffer is read in place through memoryview(); its
-            # bytes() method would hand out views that leak the proxy (pyobjc#689).
-            data = q.CGDataProviderCopyData(q.CGImageGetDataProvider(image))
+        image = q.CGWindowListCreateImage(
+            rect, q.kCGWindowListOptionOnScreenOnly, q.kCGNullWindowID, q.kCGWindowImageDefault
+        )
+        if image is None:
+            if not screen_capture_allowed(q):
+                raise PermissionDeniedError(SCREEN_RECORDING_HELP)
+            raise DisplayChangedError("CGWindowListCreateImage returned no image (display changing?)")
+        return image
+
+    def _read(self, image: Any, area: Rect) -> RawCapture:
+        q = self._q
+        width, height = int(q.CGImageGetWidth(image)), int(q.CGImageGetHeight(image))
+        stride = int(q.CGImageGetBytesPerRow(image))
+        layout = pixel_layout(
+            bits_per_pixel=int(q.CGImageGetBitsPerPixel(image)),
+            bits_per_component=int(q.CGImageGetBitsPerComponent(image)),
+            bitmap_info=int(q.CGImageGetBitmapInfo(image)),
+            alpha_info=int(q.CGImageGetAlphaInfo(image)),
+        )
+        # An NSData proxy (CFData). Its buffer is read in place through memoryview(); its
+        # bytes() method would hand out views that leak the proxy (pyobjc#689).
+        data = q.CGDataProviderCopyData(q.CGImageGetDataProvider(image))
         pixels = memoryview(data)
         if len(pixels) < stride * (height - 1) + width * (layout.bits // 8):
             raise DisplayChangedError("the captured image is shorter than its rows (display changing?)")

@@ -37,6 +37,12 @@ class ListDisplays(Args):
     pass
 
 
+MoveCursor = Annotated[
+    bool | None,
+    Field(description="Also move the user's real mouse pointer (only when they asked for that)."),
+]
+
+
 class CaptureScreen(Args):
     display: int | Literal["all"] | None = Field(
         default=None,
@@ -60,6 +66,7 @@ class PointAt(Args):
     y: float = Field(description="Row in the frame's image pixels, 0..height-1.")
     frame_id: FrameId
     label: Label = None
+    move_cursor: MoveCursor = None
 
 
 class Highlight(Args):
@@ -69,6 +76,7 @@ class Highlight(Args):
     height: float = Field(gt=0, description="Height in the frame's image pixels.")
     frame_id: FrameId
     label: Label = None
+    move_cursor: MoveCursor = None
 
 
 class ListSkills(Args):

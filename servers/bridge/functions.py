@@ -106,6 +106,7 @@ class FunctionRunner:
                     y=args.y,
                     frame_id=args.frame_id,
                     label=args.label,
+                    move_cursor=args.move_cursor,
                     device=device,
                     caller=device,
                 )
@@ -119,6 +120,7 @@ class FunctionRunner:
                     height=args.height,
                     frame_id=args.frame_id,
                     label=args.label,
+                    move_cursor=args.move_cursor,
                     device=device,
                     caller=device,
                 )

@@ -71,8 +71,13 @@ class Frame:
 class PointerResult:
     x: float
     y: float
-    """Where the pointer went, in pointer space."""
+    """Where the overlay points (or the pointer went), in pointer space."""
     display: int | None = None
+    overlay: bool | None = None
+    """Whether the device's overlay shows it (None: a device that predates the overlay)."""
+    pointer_moved: bool | None = None
+    note: str | None = None
+    """Why the overlay is not shown, when it is not."""
 
 
 _layout_epochs = itertools.count(1)
@@ -105,12 +110,16 @@ class Device(ABC):
         """A fresh, non-black frame, or raise a `DeviceError`."""
 
     @abstractmethod
-    async def move_pointer(self, x: float, y: float) -> PointerResult:
-        """Move the pointer to (x, y) in pointer space."""
+    async def move_pointer(
+        self, x: float, y: float, *, label: str | None = None, move_cursor: bool = False
+    ) -> PointerResult:
+        """Show the overlay pointer at (x, y) in pointer space; move the real pointer too only with
+        `move_cursor`."""
 
     @abstractmethod
-    async def highlight(self, area: Rect, label: str | None) -> PointerResult:
-        """Mark an area (pointer space) for the user; at least move the pointer to its centre."""
+    async def highlight(self, area: Rect, label: str | None, *, move_cursor: bool = False) -> PointerResult:
+        """Mark an area (pointer space) for the user in the overlay; with `move_cursor` the pointer
+        goes to its centre."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what the device holds."""

@@ -29,6 +29,7 @@ from capture_client.backends import (
     get_backends,
 )
 from capture_client.backends import NoDisplayError as BackendNoDisplay
+from capture_client.overlay import pointing
 from capture_client.single_thread import RunnerClosedError, SingleThreadRunner
 from servers.hub.device import (
     BlackFrameError,
@@ -66,7 +67,9 @@ class LocalDevice(Device):
         self._settings = settings
         display = settings.display or os.environ.get("DISPLAY")
         self._display_name = display
-        self._make_backends = backends or partial(get_backends, display=display)
+        self._make_backends = backends or partial(
+            get_backends, display=display, overlay_timeout=settings.overlay_timeout
+        )
         self._backends: Backends | None = None
         self._screen_thread = SingleThreadRunner("local-screen")
         self._watcher: _Watcher | None = None
@@ -205,22 +208,38 @@ class LocalDevice(Device):
             "out of date.",
         )
 
-    async def move_pointer(self, x: float, y: float) -> PointerResult:
+    async def move_pointer(
+        self, x: float, y: float, *, label: str | None = None, move_cursor: bool = False
+    ) -> PointerResult:
+        return await self._point(
+            lambda b, displays: pointing.point(b, displays, x, y, label=label, move_cursor=move_cursor)
+        )
+
+    async def highlight(self, area: Rect, label: str | None, *, move_cursor: bool = False) -> PointerResult:
+        return await self._point(
+            lambda b, displays: pointing.highlight(b, displays, area, label=label, move_cursor=move_cursor)
+        )
+
+    async def _point(self, act: Callable[[Backends, list[DisplayInfo]], pointing.Pointed]) -> PointerResult:
         backends = await self._get_backends()
+        if not self._displays:
+            await self.list_displays()  # the overlay keeps labels on the target's display
         async with self._pointer_lock:
             try:
-                px, py = await anyio.to_thread.run_sync(backends.pointer.move, x, y)
+                done = await anyio.to_thread.run_sync(act, backends, list(self._displays))
             except BackendNoDisplay as e:
                 await self._drop_backends()
                 raise NoDisplayError(f"{e} {HOW_TO_GET_FRAMES}") from e
             except BackendError as e:
                 raise DeviceError(f"Moving the pointer failed: {e}") from e
-        return PointerResult(x=px, y=py, display=self._display_at(px, py))
-
-    async def highlight(self, area: Rect, label: str | None) -> PointerResult:
-        # No overlay on the local display: the pointer goes to the area's centre and the caller
-        # reports the rectangle.
-        return await self.move_pointer(area.x + area.width / 2, area.y + area.height / 2)
+        return PointerResult(
+            x=done.x,
+            y=done.y,
+            display=self._display_at(done.x, done.y),
+            overlay=done.overlay,
+            pointer_moved=done.pointer_moved,
+            note=done.note,
+        )
 
     def _display_at(self, x: float, y: float) -> int | None:
         for d in self._displays:

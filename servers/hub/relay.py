@@ -162,7 +162,9 @@ class RelayDevice(Device):
         assert isinstance(reply, Frame)
         return reply
 
-    async def move_pointer(self, x: float, y: float) -> PointerResult:
+    async def move_pointer(
+        self, x: float, y: float, *, label: str | None = None, move_cursor: bool = False
+    ) -> PointerResult:
         self._check_open()
         if not any(
             _inside(Rect(x=x, y=y, width=1e-6, height=1e-6), _display_rect(d)) for d in self._displays
@@ -171,12 +173,18 @@ class RelayDevice(Device):
                 f"({x:g}, {y:g}) is outside every display of device {self.id!r}: the display layout "
                 "changed since that frame was taken. Capture the screen again and point at the new frame."
             )
-        return await self._pointer(p.MovePointer(request_id=self._new_id(POINTER_PREFIX), x=x, y=y))
+        return await self._pointer(
+            p.MovePointer(
+                request_id=self._new_id(POINTER_PREFIX), x=x, y=y, label=label, move_cursor=move_cursor
+            )
+        )
 
-    async def highlight(self, area: Rect, label: str | None) -> PointerResult:
+    async def highlight(self, area: Rect, label: str | None, *, move_cursor: bool = False) -> PointerResult:
         self._check_open()
         return await self._pointer(
-            p.Highlight(request_id=self._new_id(POINTER_PREFIX), area=area, label=label)
+            p.Highlight(
+                request_id=self._new_id(POINTER_PREFIX), area=area, label=label, move_cursor=move_cursor
+            )
         )
 
     async def aclose(self) -> None:
@@ -339,7 +347,14 @@ class RelayDevice(Device):
         except _Failed as e:
             raise DeviceError(f"The pointer did not move: {e.reply.message}") from e
         assert isinstance(reply, p.PointerDone)
-        return PointerResult(x=reply.x, y=reply.y, display=reply.display)
+        return PointerResult(
+            x=reply.x,
+            y=reply.y,
+            display=reply.display,
+            overlay=reply.overlay,
+            pointer_moved=reply.pointer_moved,
+            note=reply.note,
+        )
 
     def _resolve(self, rid: str, result: object) -> bool:
         future = self._pending.get(rid)

@@ -1,10 +1,15 @@
 """The pointer tools as plain async functions (one implementation behind the MCP server and the
-Realtime bridge's function mode). `caller`: the device the caller's token is bound to, or None."""
+Realtime bridge's function mode). `caller`: the device the caller's token is bound to, or None.
+
+Pointing is drawn in the device's overlay; the user's own pointer moves only when the caller asks
+(`move_cursor`) or the `move_cursor` setting says so.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from servers.hub.device import PointerResult
 from servers.hub.hub import Hub
 from servers.hub.tooling import resolve_frame
 from wire.geometry import Rect, image_area_to_pointer, image_to_pointer
@@ -17,17 +22,47 @@ class PointResult(BaseModel):
     device: str
     x: float = Field(description="The point in the frame's image pixels, as given.")
     y: float
-    screen_x: float = Field(description="Where the pointer went, in screen (pointer) coordinates.")
+    screen_x: float = Field(description="Where the overlay points, in screen (pointer) coordinates.")
     screen_y: float
     display: int | None
     label: str | None = None
     area: Rect | None = Field(
         default=None, description="For highlight: the marked area in screen coordinates."
     )
+    overlay: bool | None = Field(
+        default=None, description="Whether the overlay shows it on the user's screen (None: unknown)."
+    )
+    pointer_moved: bool = Field(default=False, description="Whether the user's own pointer moved.")
+    note: str | None = Field(default=None, description="Why the overlay is not shown, when it is not.")
 
 
 def _on(label: str | None) -> str:
     return f" ({label})" if label else ""
+
+
+def _wants_move(hub: Hub, move_cursor: bool | None) -> bool:
+    return hub.settings.move_cursor if move_cursor is None else move_cursor
+
+
+def _pointer_moved(moved: PointerResult) -> bool:
+    # A device that predates the overlay answers without saying: it moved the pointer.
+    return moved.pointer_moved if moved.pointer_moved is not None else moved.overlay is None
+
+
+def _what_the_user_sees(moved: PointerResult, shown: str) -> str:
+    pointer_moved = _pointer_moved(moved)
+    if moved.overlay:
+        tail = " The user's pointer moved there too." if pointer_moved else " The user's mouse did not move."
+        return f"{shown} is shown on the user's screen.{tail}"
+    if moved.overlay is None:
+        return "The user's pointer moved there (this device draws no overlay)."
+    why = f" ({moved.note})" if moved.note else ""
+    if pointer_moved:
+        return f"The overlay could not be shown{why}; the user's pointer moved there instead."
+    return (
+        f"The overlay could not be shown{why}, so the user sees nothing there and their mouse did not "
+        "move; describe the place in words, or call again with move_cursor true to move their pointer."
+    )
 
 
 async def point_at(
@@ -37,13 +72,14 @@ async def point_at(
     y: float,
     frame_id: str,
     label: str | None = None,
+    move_cursor: bool | None = None,
     device: str | None = None,
     caller: str | None = None,
 ) -> tuple[PointResult, str]:
-    """Where the pointer went, and the sentence the model reads."""
+    """Where the overlay points, and the sentence the model reads."""
     stored, target = resolve_frame(hub, frame_id, device, caller=caller)
     px, py = image_to_pointer(stored.geometry, x, y)
-    moved = await target.move_pointer(px, py)
+    moved = await target.move_pointer(px, py, label=label, move_cursor=_wants_move(hub, move_cursor))
     result = PointResult(
         frame_id=frame_id,
         device=target.id,
@@ -53,10 +89,13 @@ async def point_at(
         screen_y=moved.y,
         display=moved.display if moved.display is not None else stored.geometry.display,
         label=label,
+        overlay=moved.overlay,
+        pointer_moved=_pointer_moved(moved),
+        note=moved.note,
     )
     text = (
-        f"Pointer moved to ({x:g}, {y:g}) of frame {frame_id}{_on(label)}: screen position "
-        f"({moved.x:g}, {moved.y:g})."
+        f"Pointing at ({x:g}, {y:g}) of frame {frame_id}{_on(label)}: screen position "
+        f"({moved.x:g}, {moved.y:g}). {_what_the_user_sees(moved, 'An overlay cursor')}"
     )
     return result, text
 
@@ -70,12 +109,13 @@ async def highlight(
     height: float,
     frame_id: str,
     label: str | None = None,
+    move_cursor: bool | None = None,
     device: str | None = None,
     caller: str | None = None,
 ) -> tuple[PointResult, str]:
     stored, target = resolve_frame(hub, frame_id, device, caller=caller)
     area = image_area_to_pointer(stored.geometry, x, y, width, height)
-    moved = await target.highlight(area, label)
+    moved = await target.highlight(area, label, move_cursor=_wants_move(hub, move_cursor))
     result = PointResult(
         frame_id=frame_id,
         device=target.id,
@@ -86,10 +126,13 @@ async def highlight(
         display=moved.display if moved.display is not None else stored.geometry.display,
         label=label,
         area=area,
+        overlay=moved.overlay,
+        pointer_moved=_pointer_moved(moved),
+        note=moved.note,
     )
     text = (
         f"Highlighted {width:g}x{height:g} at ({x:g}, {y:g}) of frame {frame_id}{_on(label)}: "
-        f"screen area {area.width:g}x{area.height:g} at ({area.x:g}, {area.y:g}); pointer at its centre "
-        f"({moved.x:g}, {moved.y:g})."
+        f"screen area {area.width:g}x{area.height:g} at ({area.x:g}, {area.y:g}). "
+        f"{_what_the_user_sees(moved, 'A frame around it')}"
     )
     return result, text

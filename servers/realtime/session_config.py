@@ -18,8 +18,8 @@ SERVER_DESCRIPTIONS: dict[str, str] = {
     "skills": "Expert skills (how-to knowledge for specific apps and tasks): search, list and load them.",
     "screen": "Sees the user's screen: captures frames (with a frame id and the image's pixel size) "
     "and zooms into a region of a frame.",
-    "pointer": "Moves the user's pointer to, or highlights, a spot in a frame, given in that frame's "
-    "image pixels.",
+    "pointer": "Shows the user a spot (an overlay cursor) or a rectangle in a frame, given in that "
+    "frame's image pixels; their own mouse stays put.",
 }
 
 _INSTRUCTIONS: dict[str, str] = {

@@ -293,3 +293,298 @@ class NSDataProxy(bytearray):
 
     def length(self) -> int:
         return len(self)
+
+
+# --- the overlay: AppKit windows and Core Animation layers ---------------------------------------
+
+
+def _main_only(loop: MainRunLoop, what: str) -> None:
+    assert loop.on_main_thread(), f"{what}: AppKit is used on the main thread only"
+
+
+class WindowServer:
+    """What the window server knows: every window ordered in, by number (ScreenCaptureKit lists these)."""
+
+    def __init__(self) -> None:
+        self.windows: dict[int, NSWindow] = {}
+        self.next_number = 100
+
+
+class NSRectLike:
+    """An NSRect as PyObjC hands it out: `.origin.x`, `.size.width`."""
+
+    def __init__(self, x: float, y: float, w: float, h: float) -> None:
+        self.origin = types.SimpleNamespace(x=x, y=y)
+        self.size = types.SimpleNamespace(width=w, height=h)
+
+
+class NSWindow:
+    """Records what the overlay sets; every call asserts the main thread."""
+
+    loop: MainRunLoop
+    server: WindowServer
+
+    @classmethod
+    def alloc(cls) -> NSWindow:
+        return cls.__new__(cls)
+
+    def initWithContentRect_styleMask_backing_defer_(self, rect, style, backing, defer):
+        _main_only(self.loop, "NSWindow init")
+        assert isinstance(rect, NSRectLike) and isinstance(style, int) and isinstance(backing, int)
+        assert defer is False
+        self.rect, self.style, self.backing = rect, style, backing
+        self.settings: dict[str, Any] = {}
+        self.number = 0
+        self.ordered_in = False
+        self.content = types.SimpleNamespace(
+            wants_layer=False,
+            root=Layer(),
+            setWantsLayer_=lambda v: setattr(self.content, "wants_layer", v),
+            layer=lambda: self.content.root if self.content.wants_layer else None,
+        )
+        return self
+
+    def __getattr__(self, name: str):
+        if name.startswith("set") and name.endswith("_"):
+            key = name[3:-1]
+
+            def setter(value):
+                _main_only(self.loop, name)
+                self.settings[key] = value
+
+            return setter
+        raise AttributeError(name)
+
+    def contentView(self):
+        return self.content
+
+    def orderFrontRegardless(self):
+        _main_only(self.loop, "orderFrontRegardless")
+        self.ordered_in = True
+        self.number = self.server.next_number
+        self.server.next_number += 1
+        self.server.windows[self.number] = self
+
+    def windowNumber(self) -> int:
+        return self.number
+
+    def orderOut_(self, sender):
+        _main_only(self.loop, "orderOut_")
+        self.ordered_in = False
+        self.server.windows.pop(self.number, None)
+
+    def close(self):
+        _main_only(self.loop, "close")
+
+
+class Layer:
+    """CALayer, CAShapeLayer and CATextLayer alike: properties set through `setX_` are kept."""
+
+    def __init__(self) -> None:
+        self.props: dict[str, Any] = {"Hidden": False}
+        self.sublayers: list[Layer] = []
+
+    @classmethod
+    def layer(cls) -> Layer:
+        return cls()
+
+    def __getattr__(self, name: str):
+        if name.startswith("set") and name.endswith("_"):
+            return lambda value: self.props.__setitem__(name[3:-1], value)
+        raise AttributeError(name)
+
+    def addSublayer_(self, layer: Layer) -> None:
+        self.sublayers.append(layer)
+
+    def setSublayers_(self, layers: list[Layer]) -> None:
+        self.sublayers = list(layers)
+
+
+def overlay_parts(
+    loop: MainRunLoop, screens: list[tuple[tuple[float, float, float, float], float]], mouse=(0.0, 0.0)
+) -> dict[str, Any]:
+    """AppKit, Quartz (Core Animation, CGPath, the mouse) and AppHelper for `MacOverlay`.
+
+    `screens`: (AppKit frame (x, y, w, h), backing scale) for each NSScreen, the menu-bar screen first.
+    """
+    server = WindowServer()
+    window_class = type("NSWindow", (NSWindow,), {"loop": loop, "server": server})
+    ak = types.ModuleType("AppKit")
+    screen_objects = [
+        types.SimpleNamespace(frame=lambda f=f: NSRectLike(*f), backingScaleFactor=lambda s=s: s)
+        for f, s in screens
+    ]
+    ak.NSScreen = types.SimpleNamespace(screens=lambda: (_main_only(loop, "NSScreen"), screen_objects)[1])  # type: ignore[attr-defined]
+    ak.NSScreen_main = screen_objects[0]  # type: ignore[attr-defined]
+    ak.NSWindow = window_class  # type: ignore[attr-defined]
+    ak.NSColor = types.SimpleNamespace(clearColor=lambda: "clearColor")  # type: ignore[attr-defined]
+    ak.server = server  # type: ignore[attr-defined]
+    q = types.ModuleType("Quartz")
+    transactions: list[str] = []
+
+    class CATransaction:
+        @staticmethod
+        def begin():
+            _main_only(loop, "CATransaction")
+            transactions.append("begin")
+
+        @staticmethod
+        def commit():
+            transactions.append("commit")
+
+        @staticmethod
+        def setDisableActions_(flag):
+            assert isinstance(flag, bool)
+
+    q.CATransaction = CATransaction  # type: ignore[attr-defined]
+    q.CALayer = q.CAShapeLayer = q.CATextLayer = Layer  # type: ignore[attr-defined]
+    q.transactions = transactions  # type: ignore[attr-defined]
+
+    def CGPathCreateMutable():
+        return []
+
+    def CGPathMoveToPoint(path, transform, x, y):
+        assert transform is None
+        path.append(("move", x, y))
+
+    def CGPathAddLineToPoint(path, transform, x, y):
+        assert transform is None
+        path.append(("line", x, y))
+
+    def CGPathCloseSubpath(path):
+        path.append(("close",))
+
+    def CGPathAddRect(path, transform, rect):
+        assert transform is None and len(rect) == 2
+        path.append(("rect", rect))
+
+    def CGColorCreateGenericRGB(r, g, b, a):
+        return ("rgba", r, g, b, a)
+
+    def CGEventCreate(source):
+        assert source is None
+        return ("event",)
+
+    def CGEventGetLocation(event):
+        return types.SimpleNamespace(x=mouse[0], y=mouse[1])
+
+    for name, value in list(locals().items()):
+        if name.startswith("CG"):
+            setattr(q, name, value)
+    return {"AppKit": ak, "Quartz": q, "PyObjCTools.AppHelper": apphelper(loop)}
+
+
+def run_main_loop_while(loop: MainRunLoop, work: Callable[[], Any], max_seconds: float = 20.0) -> Any:
+    """Run `work` on a helper thread while this (the main) thread runs the console event loop, as
+    the capture client does; the loop stops when `work` returns. Returns what `work` returned."""
+    outcome: dict[str, Any] = {}
+    helper = apphelper(loop)
+
+    def worker() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as e:
+            outcome["error"] = e
+        finally:
+            helper.callAfter(loop.stop_event_loop)
+
+    keep_alive = Timer(loop, 3600.0, True, lambda timer: None)
+    thread = threading.Thread(target=worker, name="capture-client")
+    thread.start()
+    try:
+        loop.run_console(max_seconds=max_seconds)
+    finally:
+        keep_alive.invalidate()
+        thread.join(5)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+# --- ScreenCaptureKit ------------------------------------------------------------------------
+
+
+def screen_capture_kit(
+    displays: list[tuple[int, tuple[float, float, float, float]]],
+    server: WindowServer | None,
+    make_image: Callable[[Any], Any],
+    *,
+    answer: str = "ok",
+) -> types.ModuleType:
+    """`ScreenCaptureKit` as PyObjC binds it: completion handlers `(result, error)` called on a
+    thread of the system's choosing (here a new one each time); `answer` "error" fails every call
+    with an NSError, "never" never calls back. `displays`: (displayID, global frame x, y, w, h)."""
+    sc = types.ModuleType("ScreenCaptureKit")
+    sc.calls = []  # type: ignore[attr-defined]
+
+    def later(handler, *args):
+        assert len(inspect.signature(handler).parameters) == 2, "completion handlers get (result, error)"
+        if answer == "never":
+            return
+        threading.Thread(target=handler, args=args).start()
+
+    def error(text):
+        return types.SimpleNamespace(localizedDescription=lambda: text, code=lambda: -3801)
+
+    class Content:
+        def displays(self):
+            return [
+                types.SimpleNamespace(displayID=lambda i=i: i, frame=lambda f=f: NSRectLike(*f))
+                for i, f in displays
+            ]
+
+        def windows(self):
+            numbers = [1, 2] + (sorted(server.windows) if server is not None else [])
+            return [types.SimpleNamespace(windowID=lambda n=n: n) for n in numbers]
+
+    class SCShareableContent:
+        @staticmethod
+        def getShareableContentWithCompletionHandler_(handler):
+            sc.calls.append(("getShareableContent",))  # type: ignore[attr-defined]
+            if answer == "error":
+                later(handler, None, error("The user declined TCCs for application, window, display capture"))
+            else:
+                later(handler, Content(), None)
+
+    class SCContentFilter:
+        @classmethod
+        def alloc(cls):
+            return cls()
+
+        def initWithDisplay_excludingWindows_(self, display, windows):
+            assert hasattr(display, "displayID"), "first the SCDisplay"
+            assert isinstance(windows, list) and all(hasattr(w, "windowID") for w in windows), (
+                "then SCWindows"
+            )
+            self.display, self.excluded = display, [w.windowID() for w in windows]
+            return self
+
+    class SCStreamConfiguration:
+        @classmethod
+        def alloc(cls):
+            return cls()
+
+        def init(self):
+            self.values: dict[str, Any] = {}
+            return self
+
+        def __getattr__(self, name):
+            if name.startswith("set") and name.endswith("_"):
+                return lambda value: self.values.__setitem__(name[3:-1], value)
+            raise AttributeError(name)
+
+    class SCScreenshotManager:
+        @staticmethod
+        def captureImageWithFilter_configuration_completionHandler_(content_filter, config, handler):
+            assert isinstance(content_filter, SCContentFilter) and isinstance(config, SCStreamConfiguration)
+            sc.calls.append(("captureImage", content_filter, config))  # type: ignore[attr-defined]
+            if answer == "error":
+                later(handler, None, error("capture failed"))
+            else:
+                later(handler, make_image(config), None)
+
+    sc.SCShareableContent = SCShareableContent  # type: ignore[attr-defined]
+    sc.SCContentFilter = SCContentFilter  # type: ignore[attr-defined]
+    sc.SCStreamConfiguration = SCStreamConfiguration  # type: ignore[attr-defined]
+    sc.SCScreenshotManager = SCScreenshotManager  # type: ignore[attr-defined]
+    return sc
