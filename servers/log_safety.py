@@ -8,7 +8,7 @@
 - control characters (newlines above all) are escaped, so text from a peer (a device's message
   type or error text, a skill folder's name) cannot start a forged line;
 - each argument and the whole message are capped, so a 60 KB message does not become a 60 KB line;
-- records repeating one template are throttled (a burst, then one count per window), so a flood of
+- identical lines are throttled (a burst, then one count per window), so a flood of
   identical errors (asyncio's accept errors when descriptors run out) cannot fill the disk;
 - the stateless transport's "Terminating session: None" after every request is dropped, and a
   client hanging up mid-body is one INFO line instead of an ERROR traceback.
@@ -123,15 +123,6 @@ class SafeLogFilter(logging.Filter):
             record.exc_info, record.exc_text = None, None
             template = record.msg = "a client hung up before its request arrived whole"
             record.args = None
-        key = (record.name, record.levelno, template[:200])
-        limit = self._limits.get(key)
-        if limit is None:
-            if len(self._limits) > 10_000:
-                self._limits.clear()  # many distinct templates: forget old windows rather than grow
-            limit = self._limits[key] = RateLimit(self._burst, self._window, self._clock)
-        allowed, held = limit.allow()
-        if not allowed:
-            return False
         args = record.args
         try:
             if isinstance(args, dict):
@@ -142,6 +133,17 @@ class SafeLogFilter(logging.Filter):
                 message = template
         except (TypeError, ValueError, KeyError):
             message = record.getMessage()
+        # Throttled by the line as it would be written, not by its template: one "%s" template
+        # carries many different lines (every skill diagnostic), and none of those may be lost.
+        key = (record.name, record.levelno, message[:200])
+        limit = self._limits.get(key)
+        if limit is None:
+            if len(self._limits) > 10_000:
+                self._limits.clear()  # many distinct lines: forget old windows rather than grow
+            limit = self._limits[key] = RateLimit(self._burst, self._window, self._clock)
+        allowed, held = limit.allow()
+        if not allowed:
+            return False
         message = cap(escape_controls(redact_queries(message)), MAX_MESSAGE_CHARS)
         if held:
             message += f" [{held} similar messages suppressed]"

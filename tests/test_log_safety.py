@@ -121,6 +121,13 @@ def test_the_filter_throttles_a_flood_of_identical_records_and_reports_the_count
     assert safe.filter(record("another template"))  # other lines are not held back
 
 
+def test_the_filter_never_holds_back_different_lines_that_share_a_template():
+    # Skill diagnostics are all logged as "%s": at 10,000 skills every one must still be written.
+    safe = SafeLogFilter(burst=5, window=10.0, clock=lambda: 0.0)
+    lines = [record("%s", f"skill-{i}/SKILL.md: error: skipped: invalid YAML") for i in range(100)]
+    assert all(safe.filter(line) for line in lines)
+
+
 def test_the_filter_escapes_caps_redacts_and_drops_per_request_noise():
     safe = SafeLogFilter()
     injected = record('"GET %s" %s', "/devices/connect?token=abc\nCRITICAL x", "y" * 10_000)
