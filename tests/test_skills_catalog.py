@@ -72,7 +72,8 @@ def test_yaml_is_loaded_safely(tmp_path):
     catalog.load()
     assert not marker.exists()
     assert "evil" not in catalog.skills
-    assert "could not determine a constructor" in _problems(catalog)
+    # Tags are never acted on: the value is read as what the author wrote (here a list, so no description).
+    assert "evil/SKILL.md: error: skipped: field 'description' must be a non-empty string" in _problems(catalog)
 
 
 def test_binary_and_non_utf8_skill_files_are_diagnosed(tmp_path):
