@@ -73,7 +73,8 @@ def test_yaml_is_loaded_safely(tmp_path):
     assert not marker.exists()
     assert "evil" not in catalog.skills
     # Tags are never acted on: the value is read as what the author wrote (here a list, so no description).
-    assert "evil/SKILL.md: error: skipped: field 'description' must be a non-empty string" in _problems(catalog)
+    expected = "evil/SKILL.md: error: skipped: field 'description' must be a non-empty string"
+    assert expected in _problems(catalog)
 
 
 def test_binary_and_non_utf8_skill_files_are_diagnosed(tmp_path):

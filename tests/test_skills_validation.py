@@ -231,10 +231,14 @@ FIELDS = ("name", "description", "compatibility", "license", "allowed-tools", "m
 # Whole-file cases: structure, encoding and line endings.
 STRUCTURE_CASES = {
     "duplicate-name": "---\nname: data-tools\nname: data-tools\ndescription: {d}\n---\nBody\n",
-    "duplicate-metadata-key": "---\nname: data-tools\ndescription: {d}\nmetadata:\n  a: '1'\n  a: '2'\n---\nB\n",
+    "duplicate-metadata-key": (
+        "---\nname: data-tools\ndescription: {d}\nmetadata:\n  a: '1'\n  a: '2'\n---\nB\n"
+    ),
     "alias": "---\nname: &n data-tools\ndescription: {d}\nlicense: *n\n---\nBody\n",
     "merge-key": "---\nname: data-tools\ndescription: {d}\nmetadata:\n  <<: {{a: b}}\n---\nBody\n",
-    "merge-alias": "---\nname: data-tools\ndescription: {d}\nmetadata: &m\n  a: b\nlicense:\n  <<: *m\n---\nB\n",
+    "merge-alias": (
+        "---\nname: data-tools\ndescription: {d}\nmetadata: &m\n  a: b\nlicense:\n  <<: *m\n---\nB\n"
+    ),
     "bom": "\ufeff---\nname: data-tools\ndescription: {d}\n---\nBody\n",
     "crlf": "---\r\nname: data-tools\r\ndescription: {d}\r\n---\r\nBody\r\n",
     "cr-only": "---\rname: data-tools\rdescription: {d}\r---\rBody\r",
