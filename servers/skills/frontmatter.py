@@ -13,6 +13,7 @@ builds the values from them, so no implicit typing ever happens.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,34 @@ _QUOTED_STYLES = frozenset({"'", '"', "|", ">"})
 MAX_DEPTH = 32
 
 Value = str | list["Value"] | dict[str, "Value"]
+# The same frontmatter as a YAML 1.2 (core schema) parser renders it to JSON: what a host that
+# verifies a skills/list entry against the served SKILL.md sees.
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+
+_NULL = re.compile(r"~|null|Null|NULL|")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"[-+]?[0-9]+")
+_OCT = re.compile(r"0o[0-7]+")
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def core_schema_value(text: str) -> JsonValue:
+    """A plain scalar as the YAML 1.2 core schema types it (inf and NaN, which JSON lacks, stay text)."""
+    if _NULL.fullmatch(text):
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    if _INT.fullmatch(text):
+        return int(text)
+    if _OCT.fullmatch(text):
+        return int(text[2:], 8)
+    if _HEX.fullmatch(text):
+        return int(text[2:], 16)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return text
 
 
 class FrontmatterSyntaxError(ValueError):
@@ -46,6 +75,7 @@ class Deviation:
 @dataclass
 class ParsedFrontmatter:
     data: dict[str, Value] | None  # None: the frontmatter is empty or not a mapping
+    json: dict[str, JsonValue] = field(default_factory=dict)
     deviations: list[Deviation] = field(default_factory=list)
 
 
@@ -64,12 +94,12 @@ class _Builder:
     def deviate(self, event: Any, message: str, *, fatal: bool = False) -> None:
         self.deviations.append(Deviation(_line(event.start_mark), message, fatal))
 
-    def node(self, event: Any, depth: int) -> Value:
+    def node(self, event: Any, depth: int) -> tuple[Value, JsonValue]:
         if depth > MAX_DEPTH:
             raise FrontmatterSyntaxError(f"the frontmatter nests more than {MAX_DEPTH} levels deep")
         if isinstance(event, yaml.AliasEvent):
             self.deviate(event, f"alias '*{event.anchor}': aliases are not supported", fatal=True)
-            return ""
+            return "", None
         if getattr(event, "anchor", None):
             self.deviate(event, f"anchor '&{event.anchor}': anchors are not supported")
         tag = getattr(event, "tag", None)
@@ -78,34 +108,40 @@ class _Builder:
         if isinstance(event, yaml.ScalarEvent):
             if event.style in _QUOTED_STYLES:
                 self.quoted.append((event.start_mark.index, event.end_mark.index))
-            return event.value
+            # Plain scalars are typed by the core schema; quoted ones, '!' and '!!str' are text.
+            typed = (not event.style and tag is None) or tag not in (None, "!", _STR_TAG)
+            return event.value, core_schema_value(event.value) if typed else event.value
         if isinstance(event, yaml.SequenceStartEvent):
             if event.flow_style:
                 self.deviate(event, "flow-style list '[...]': write one '- item' per line")
             items: list[Value] = []
+            json_items: list[JsonValue] = []
             for child in self.events:
                 if isinstance(child, yaml.SequenceEndEvent):
-                    return items
-                items.append(self.node(child, depth + 1))
+                    return items, json_items
+                item, json_item = self.node(child, depth + 1)
+                items.append(item)
+                json_items.append(json_item)
         if isinstance(event, yaml.MappingStartEvent):
             if event.flow_style:
                 self.deviate(event, "flow-style mapping '{...}': write one 'key: value' per line")
             mapping: dict[str, Value] = {}
+            json_mapping: dict[str, JsonValue] = {}
             for child in self.events:
                 if isinstance(child, yaml.MappingEndEvent):
-                    return mapping
-                key = self.node(child, depth + 1)
+                    return mapping, json_mapping
+                key, _ = self.node(child, depth + 1)
                 if not isinstance(key, str):
                     raise FrontmatterSyntaxError(
                         f"SKILL.md line {_line(child.start_mark)}: a key must be text"
                     )
-                if key == "<<" and isinstance(child, yaml.ScalarEvent) and child.style is None:
+                if key == "<<" and isinstance(child, yaml.ScalarEvent) and not child.style:
                     self.deviate(child, "merge key '<<': merge keys are not supported", fatal=True)
                 if key in mapping:
                     raise FrontmatterSyntaxError(
                         f"SKILL.md line {_line(child.start_mark)}: duplicate key '{key}'"
                     )
-                mapping[key] = self.node(next(self.events), depth + 1)
+                mapping[key], json_mapping[key] = self.node(next(self.events), depth + 1)
         raise FrontmatterSyntaxError(f"unexpected YAML event {type(event).__name__}")
 
     def tabs(self) -> None:
@@ -126,13 +162,14 @@ def read_frontmatter(text: str) -> ParsedFrontmatter:
     """
     builder = _Builder(text)
     data: Value | None = None
+    json_data: JsonValue = None
     try:
         for event in builder.events:
             if isinstance(event, yaml.StreamStartEvent | yaml.DocumentStartEvent | yaml.DocumentEndEvent):
                 continue
             if isinstance(event, yaml.StreamEndEvent):
                 break
-            data = builder.node(event, 0)
+            data, json_data = builder.node(event, 0)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at SKILL.md line {_line(mark)}" if mark is not None else ""
@@ -141,7 +178,7 @@ def read_frontmatter(text: str) -> ParsedFrontmatter:
     builder.tabs()
     if data is not None and not isinstance(data, dict):
         raise FrontmatterSyntaxError("the frontmatter must be a YAML mapping of fields")
-    return ParsedFrontmatter(data, builder.deviations)
+    return ParsedFrontmatter(data, json_data if isinstance(json_data, dict) else {}, builder.deviations)
 
 
 def reference_split(text: str) -> tuple[str, str] | None:

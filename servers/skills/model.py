@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from servers.skills.frontmatter import Deviation, FrontmatterSyntaxError, read_frontmatter
+from servers.skills.frontmatter import FrontmatterSyntaxError, ParsedFrontmatter, read_frontmatter
 
 MAX_NAME_LENGTH = 64
 MAX_DESCRIPTION_LENGTH = 1024
@@ -78,17 +78,14 @@ def split_frontmatter(text: str) -> tuple[str, str]:
     return frontmatter, text[closing.end() :].strip()
 
 
-def parse_frontmatter(text: str) -> tuple[dict[str, Any], str, list[Deviation]]:
-    """(frontmatter mapping of text values, markdown body, what strict YAML would refuse).
-
-    Raises FrontmatterError with a reason a person can act on.
-    """
+def parse_frontmatter(text: str) -> tuple[ParsedFrontmatter, str]:
+    """(the frontmatter read, markdown body). Raises FrontmatterError with a reason a person can act on."""
     frontmatter, body = split_frontmatter(text)
     try:
         parsed = read_frontmatter(frontmatter)
     except FrontmatterSyntaxError as e:
         raise FrontmatterError(str(e)) from e
-    return dict(parsed.data or {}), body, parsed.deviations
+    return parsed, body
 
 
 def scalar_text(value: Any) -> str | None:
@@ -119,7 +116,7 @@ class Skill:
     compatibility: str | None = None
     allowed_tools: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
-    # The frontmatter as the author wrote it (text values), for the skills extension's listing.
+    # The frontmatter rendered as JSON (YAML 1.2 core schema), for the skills extension's listing.
     frontmatter: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     signature: tuple[int, int] = (0, 0)  # (mtime_ns, size) of the file, to tell real edits from touches

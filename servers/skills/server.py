@@ -27,6 +27,7 @@ from servers import __version__
 from servers.hub.hub import Hub
 from servers.settings import Settings
 from servers.skills.catalog import Catalog, Change
+from servers.skills.extension import SkillsExtension
 from servers.skills.notify import ChangeNotifier
 from servers.skills.resources import SkillResources
 from servers.skills.runtime import SkillsRuntime
@@ -89,15 +90,18 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
         async with runtime.running():
             yield {}
 
+    # With hot reload a listing can change at any moment; without it, only at a restart.
+    extension = SkillsExtension(catalog, ttl_ms=5_000 if settings.skills_reload else 300_000)
     server = SkillsServer(
         runtime,
+        extensions=[extension],
         name="realtime-mcp-skills",
         title="Skills",
         version=__version__,
         instructions=instructions_for(catalog),
         lifespan=lifespan,
         subscriptions=bus,
-        middleware=[notifier],
+        middleware=[notifier, extension.declare_on_initialize],
         log_level=settings.log_level,
     )
     tools = server.tools

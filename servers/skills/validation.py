@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from servers.skills.frontmatter import Deviation, FrontmatterSyntaxError, read_frontmatter, reference_split
+from servers.skills.frontmatter import (
+    Deviation,
+    FrontmatterSyntaxError,
+    ParsedFrontmatter,
+    read_frontmatter,
+    reference_split,
+)
 from servers.skills.model import (
     ALLOWED_FIELDS,
     MAX_COMPATIBILITY_LENGTH,
@@ -55,7 +61,7 @@ class FieldCheck:
     license: str | None = None
     allowed_tools: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
-    frontmatter: dict[str, Any] = field(default_factory=dict)
+    frontmatter: dict[str, Any] = field(default_factory=dict)  # as JSON, for the skills extension
 
 
 def _required_text(data: dict[str, Any], key: str, errors: list[str]) -> str | None:
@@ -72,7 +78,7 @@ def _required_text(data: dict[str, Any], key: str, errors: list[str]) -> str | N
 
 def check_fields(data: dict[str, Any], expected_name: str | None) -> FieldCheck:
     """Apply the spec's field rules. `expected_name` is the folder (or one-file stem) name."""
-    check = FieldCheck(frontmatter=data)
+    check = FieldCheck()
     unknown = sorted(set(data) - ALLOWED_FIELDS)
     if unknown:
         allowed = ", ".join(sorted(ALLOWED_FIELDS))
@@ -179,11 +185,13 @@ def check_skill_source(path: Path, expected_name: str | None, *, strict: bool = 
     except ValueError as e:
         return problem("error", str(e))
     try:
-        data, body, deviations = parse_frontmatter(text)
+        parsed, body = parse_frontmatter(text)
     except FrontmatterError as e:
         if not strict:
             return problem("error", str(e))
-        data, body, deviations = {}, "", []
+        parsed, body = ParsedFrontmatter({}), ""
+    data: dict[str, Any] = dict(parsed.data or {})
+    deviations = parsed.deviations
     if strict:
         strict_data = _strict_reading(text, report)
         if strict_data is None:
@@ -200,6 +208,7 @@ def check_skill_source(path: Path, expected_name: str | None, *, strict: bool = 
             return report
     report.body = body
     report.fields = check_fields(data, expected_name)
+    report.fields.frontmatter = parsed.json
     for message in report.fields.errors:
         problem("error", message)
     for message in report.fields.warnings:
