@@ -21,6 +21,7 @@ What makes the obvious skill rank first on natural queries:
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import re
 from collections import Counter
@@ -30,9 +31,9 @@ import Stemmer
 _TOKEN = re.compile(r"[^\W_]+")
 # Lower/upper and letter/digit boundaries inside a name part: 'pdf2docx' -> pdf 2 docx, 'WebApp' -> Web App.
 _SUBPART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^\W\d_]+")
-_STOPWORD_TEXT = """a an and are as at be by can do for from get has have help how i if in into is it its me my
-of on or our please that the their then there these this to use used using want was we what when where
-which while who will with would you your"""
+_STOPWORD_TEXT = """a an and are as at be by can do for from get has have help how i if in into is it its
+me my of on or our please that the their then there these this to use used using want was we what when
+where which while who will with would you your"""
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 NAME_WEIGHT = 4
 DESCRIPTION_WEIGHT = 2
@@ -77,7 +78,7 @@ def name_terms(name: str) -> list[str]:
         parts.extend(subparts)
         terms.append(part.lower())
     terms.extend(parts)
-    terms.extend(a + b for a, b in zip(parts, parts[1:], strict=False))
+    terms.extend(a + b for a, b in itertools.pairwise(parts))
     return [_stem(term) for term in dict.fromkeys(terms) if term not in STOPWORDS]
 
 
@@ -89,7 +90,7 @@ def query_terms(query: str) -> list[str]:
     """The query's stemmed words, adjacent words joined, and format aliases."""
     words = query_words(query)
     terms = [_stem(w) for w in words]
-    terms.extend(_stem(a + b) for a, b in zip(words, words[1:], strict=False))
+    terms.extend(_stem(a + b) for a, b in itertools.pairwise(words))
     for word in words:
         terms.extend(_stem(alias) for alias in ALIASES.get(word, ()))
     return list(dict.fromkeys(terms))
