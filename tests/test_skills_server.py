@@ -257,3 +257,14 @@ async def test_search_excerpts_keep_tool_names_intact(tmp_path):
     async with Client(create_server(_settings(tmp_path))) as client:
         text = _text(await client.call_tool("search_skills", {"query": "frame_id point_at"}))
     assert "> Call point_at with the frame_id you were given." in text
+
+
+async def test_list_skills_refuses_a_malformed_cursor(library):
+    async with Client(create_server(_settings(library))) as client:
+        for cursor in ("not a cursor!", "", "Ünknown--"):
+            result = await client.call_tool("list_skills", {"cursor": cursor})
+            assert result.is_error, cursor
+            assert "malformed cursor" in _text(result)
+        # A well-formed cursor past the end is an empty last page, not an error.
+        result = await client.call_tool("list_skills", {"cursor": "zzz"})
+        assert not result.is_error

@@ -347,3 +347,27 @@ def test_loading_reads_scalars_as_written_and_refuses_duplicate_keys(tmp_path):
     assert any("flow-style list" in warning for warning in flow.warnings)
     problems = "\n".join(str(p) for p in catalog.diagnostics)
     assert "twice/SKILL.md: error: skipped: SKILL.md line 4: duplicate key 'name'" in problems
+
+
+def test_a_checkout_whose_skills_folder_has_the_skills_is_pointed_out(tmp_path, capsys, caplog):
+    from servers.settings import Settings
+    from servers.skills.server import create_server
+
+    checkout = tmp_path / "repo"
+    write_raw(
+        checkout / "skills", "data-tools", f"---\nname: data-tools\ndescription: {GOOD_DESCRIPTION}\n---\nB\n"
+    )
+    (checkout / "docs").mkdir()
+    (checkout / "README.md").write_text("# A repository\n")
+    assert main(["skills", "validate", str(checkout)]) == 1
+    out = capsys.readouterr().out
+    assert f"{checkout} has no skills, but {checkout / 'skills'} has 1: point --skills at" in out
+    assert "missing SKILL.md" not in out
+
+    with caplog.at_level("WARNING", logger="realtime_mcp.skills"):
+        create_server(Settings(skills_dirs=[checkout], skills_reload=False, local_device=False))
+    assert f"point --skills at {checkout / 'skills'}" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="realtime_mcp.skills"):
+        create_server(Settings(skills_dirs=[checkout / "skills"], skills_reload=False, local_device=False))
+    assert "point --skills" not in caplog.text

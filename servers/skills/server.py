@@ -7,6 +7,7 @@ instructions, `read_skill_file` one of the skill's files. The same content is of
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -37,6 +38,9 @@ from servers.skills.text import (
     load_skill_description,
 )
 from servers.skills.tools import SkillAnswer, SkillTools
+from servers.skills.validation import nested_skills_hint
+
+log = logging.getLogger("realtime_mcp.skills")
 
 READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
@@ -81,6 +85,11 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
     """The skills server over `settings.skills_dirs` (loaded now; search index and watcher start with it)."""
     catalog = Catalog(settings.skills_dirs)
     catalog.load(index=False)
+    for root in catalog.roots:
+        served_here = any(root in skill.path.parents for skill in catalog.skills.values())
+        hint = None if served_here else nested_skills_hint(root)
+        if hint is not None:
+            log.warning("%s", hint)
     bus = InMemorySubscriptionBus()
     notifier = ChangeNotifier(bus)
     runtime = SkillsRuntime(catalog, notifier, reload=settings.skills_reload)

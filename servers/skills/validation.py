@@ -284,6 +284,21 @@ def _skill_sources(root: Path) -> Iterator[tuple[Path, bool]]:
             yield entry, False
 
 
+def nested_skills_hint(root: Path) -> str | None:
+    """When `root` holds no skill but its `skills/` subfolder does (a repository checkout, say), the
+    sentence that says so; else None."""
+    nested = root / "skills"
+    try:
+        if not nested.is_dir() or find_skill_md(root) is not None:
+            return None
+        found = sum(1 for entry in nested.iterdir() if entry.is_dir() and find_skill_md(entry) is not None)
+    except OSError:
+        return None
+    if not found:
+        return None
+    return f"{root} has no skills, but {nested} has {found}: point --skills at {nested}"
+
+
 def validate_path(path: Path) -> list[SkillReport]:
     """A skill folder, a one-file skill, or a folder of skills (each checked)."""
     if not path.exists():
@@ -299,8 +314,10 @@ def validate_path(path: Path) -> list[SkillReport]:
         reports.append(
             validate_skill_dir(entry) if is_folder else check_skill_source(entry, entry.stem, strict=True)
         )
-    if not reports:
-        return [SkillReport(path, [Problem("error", path, "no SKILL.md and no skills inside")])]
+    hint = nested_skills_hint(path)
+    if not reports or (hint is not None and not any(r.fields for r in reports)):
+        message = hint or "no SKILL.md and no skills inside"
+        return [SkillReport(path, [Problem("error", path, message)])]
     return reports
 
 
