@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from tests.support.auth import auth_settings, auth_suite, token
@@ -42,7 +43,9 @@ def library(tmp_path):
     return root
 
 
-async def inspector(url: str, bearer: str, *args: str, era: str = "legacy") -> tuple[int, str]:
+async def inspector(
+    url: str, bearer: str, *args: str, era: str = "legacy", transport: str = "http"
+) -> tuple[int, str]:
     executable = BIN / "mcp-inspector"
     if not executable.exists():
         pytest.fail(f"{executable} is missing: run `bash scripts/setup-dev.sh` (it installs the Inspector)")
@@ -53,9 +56,9 @@ async def inspector(url: str, bearer: str, *args: str, era: str = "legacy") -> t
     command = [
         str(executable),
         "--cli",
-        f"{url}/skills/mcp",
+        f"{url}/skills/{'sse' if transport == 'sse' else 'mcp'}",
         "--transport",
-        "http",
+        transport,
         "--header",
         f"Authorization: Bearer {bearer}",
         "--protocol-era",
@@ -139,3 +142,42 @@ async def test_the_inspector_gets_a_skill_reads_a_folder_and_a_blob(library):
         # Without a token the Inspector gets nothing (auth stays on for the extension's methods).
         code, out = await inspector(url, "not-a-token", "--method", "skills/list", "--format", "json")
         assert code != 0
+
+
+async def test_legacy_sse_clients_reach_the_skills_server_with_a_token(library):
+    async with auth_suite(auth_settings(library)) as (url, _):
+        bearer = token()
+        code, out = await inspector(
+            url, bearer, "--method", "tools/list", "--format", "json", transport="sse"
+        )
+        assert code == 0, out
+        assert "load_skill" in {tool["name"] for tool in payload(out)["tools"]}
+        code, out = await inspector(
+            url,
+            bearer,
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "load_skill",
+            "--tool-arg",
+            "name=report-builder",
+            "--format",
+            "json",
+            transport="sse",
+        )
+        assert code == 0, out
+        assert "Build quarterly reports" in payload(out)["content"][0]["text"]
+        code, out = await inspector(url, bearer, "--method", "skills/list", "--verify", transport="sse")
+        assert code == 0, out
+        code, _ = await inspector(url, "not-a-token", "--method", "tools/list", transport="sse")
+        assert code != 0
+        async with httpx.AsyncClient() as http:
+            refused = await http.get(f"{url}/skills/sse")
+            assert refused.status_code == 401
+            posted = await http.post(f"{url}/skills/messages/?session_id=00", json={})
+            assert posted.status_code == 401
+            # Device-bound servers stay on Streamable HTTP (see servers/legacy_sse.py).
+            screen = await http.get(
+                f"{url}/screen/sse", headers={"Authorization": f"Bearer {token(scopes=('screen',))}"}
+            )
+            assert screen.status_code == 404
