@@ -172,7 +172,8 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
         ],
     ) -> CallToolResult:
         """Read one file of a skill (a reference, script or image that load_skill listed). Text comes back as
-        text, images as images; other binary files and files over 1 MB are refused."""
+        text, images as images; other binary files are named with their resource URI, and files over
+        1 MB are refused."""
         return _answer(await tools.read_skill_file(name, path))
 
     # Registered last: re-registering on a change then keeps the tools in the same order.
