@@ -173,6 +173,16 @@ async def test_directory_read_lists_direct_children(library):
             assert raised.value.error.code == INVALID_PARAMS
 
 
+async def test_a_skill_over_the_file_cap_is_not_published_with_a_partial_manifest(tmp_path):
+    write_skill(tmp_path, "huge", files={f"data/f{index:03d}.txt": "x" for index in range(250)})
+    write_skill(tmp_path, "small")
+    async with Client(create_server(_settings(tmp_path))) as client:
+        listed = await call(client, "skills/list")
+        assert [entry["uri"] for entry in listed["skills"]] == ["skill://small/SKILL.md"]
+        with pytest.raises(MCPError, match="no complete manifest"):
+            await call(client, "skills/get", uri="skill://huge/SKILL.md")
+
+
 async def test_directory_read_pages_a_large_folder(tmp_path):
     files = {f"data/f{index:03d}.txt": "x" for index in range(199)}  # 199 + SKILL.md: the file cap
     write_skill(tmp_path, "big", files=files)

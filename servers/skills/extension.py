@@ -6,8 +6,9 @@ with `sha256:` digests. `skills/get` answers one entry by URI; `resources/direct
 direct children of a skill folder. File contents themselves go through `resources/read`.
 
 Entries are built in a worker thread (hashing reads files), digests come from `FileDigests`.
-A skill whose frontmatter `name` is not its folder name is not published here: the SEP requires
-the URI's last segment to equal `frontmatter.name`, and the server names a skill by its folder.
+A skill whose frontmatter `name` is not its folder name is not published here (the SEP requires
+the URI's last segment to equal `frontmatter.name`, and the server names a skill by its folder),
+nor one with more files than the server lists (its manifest could not be complete).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from servers.skills.catalog import Catalog
 from servers.skills.cursor import CursorError, check_cursor
 from servers.skills.digests import FileDigests
 from servers.skills.files import IMAGE_TYPES, TEXT_TYPES
-from servers.skills.model import Skill, normalize_name
+from servers.skills.model import MAX_FILES_PER_SKILL, Skill, normalize_name
 
 EXTENSION_ID = "io.modelcontextprotocol/skills"
 SCHEME = "skill://"
@@ -60,10 +61,18 @@ def guess_mime(relative: str) -> str:
     )
 
 
-def publishable(skill: Skill) -> bool:
-    """The SEP's rule: the URI's last skill-path segment equals the frontmatter name."""
+def unpublishable(skill: Skill) -> str | None:
+    """Why `skill` cannot have a SEP-2640 entry, or None.
+
+    The URI's last segment must equal the frontmatter name, and the manifest must list every file:
+    a folder at the listing cap may have more files than are listed.
+    """
     name = skill.frontmatter.get("name")
-    return isinstance(name, str) and normalize_name(name) == skill.name
+    if not isinstance(name, str) or normalize_name(name) != skill.name:
+        return f"its frontmatter name {name!r} differs from its folder name"
+    if skill.folder is not None and len(skill.files()) >= MAX_FILES_PER_SKILL:
+        return f"it has {MAX_FILES_PER_SKILL} or more files, so no complete manifest can be given"
+    return None
 
 
 def skill_entry(skill: Skill, digests: FileDigests) -> dict[str, Any]:
@@ -166,7 +175,7 @@ class SkillsExtension(Extension):
         except CursorError as e:
             raise MCPError(INVALID_PARAMS, str(e)) from e
         skills, next_cursor = self.catalog.page(cursor, SKILLS_PAGE, max_chars=1 << 30)
-        chosen = [skill for skill in skills if publishable(skill)]
+        chosen = [skill for skill in skills if unpublishable(skill) is None]
         entries = await anyio.to_thread.run_sync(
             lambda: [skill_entry(skill, self.digests) for skill in chosen]
         )
@@ -180,13 +189,10 @@ class SkillsExtension(Extension):
 
     async def get_skill(self, ctx: ServerRequestContext[Any, Any], params: SkillsGetParams) -> dict[str, Any]:
         skill, _ = self._skill_for(params.uri, root_only=True)
-        if not publishable(skill):
-            raise MCPError(
-                INVALID_PARAMS,
-                f"skill {skill.name!r} is not published: its frontmatter name "
-                f"{skill.frontmatter.get('name')!r} differs from its folder name",
-                data={"uri": params.uri},
-            )
+        reason = unpublishable(skill)
+        if reason is not None:
+            message = f"skill {skill.name!r} is not published: {reason}"
+            raise MCPError(INVALID_PARAMS, message, data={"uri": params.uri})
         entry = await anyio.to_thread.run_sync(skill_entry, skill, self.digests)
         return {"skill": entry}
 
