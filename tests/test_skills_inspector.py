@@ -6,6 +6,7 @@
 import base64
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,12 @@ async def inspector(
     executable = BIN / "mcp-inspector"
     if not executable.exists():
         pytest.fail(f"{executable} is missing: run `bash scripts/setup-dev.sh` (it installs the Inspector)")
+    # Its own home: the Inspector keeps state under ~/.mcp-inspector, which a test must not touch.
+    home = Path(tempfile.gettempdir()) / f"realtime-mcp-inspector-home-{os.getuid()}"
     env = os.environ | {
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "MCP_CATALOG_PATH": str(Path(os.environ.get("TMPDIR", "/tmp")) / f"inspector-{os.getpid()}.json"),
+        "HOME": str(home),
+        "MCP_CATALOG_PATH": str(home / "catalog.json"),
     }
     command = [
         str(executable),
