@@ -2,8 +2,10 @@
 
 Prints start-up time to a served /healthz, load_skill p50/p99 over streamable HTTP beside an echo
 tool's p50 over the same transport (both servers run as subprocesses, measured by the same client),
-search_skills server-side p50, tools/list response size at 17 and 10,000 skills, and hot-reload
-latency. Request counts are bounded; the whole run takes about a minute on 2 cores.
+search_skills server-side p50, the search evaluation set's top-1 rate, tools/list response size at
+17 and 10,000 skills, hot-reload latency, and a full skills/list pass (SEP-2640) at 10,000 skills,
+first with digests computed on demand, then from the digest cache. Request counts are bounded; the
+whole run takes a few minutes on 2 cores.
 
     python bench/bench_skills.py [--skills 10000] [--calls 300]
 """
@@ -159,6 +161,52 @@ def search_server_side(root: Path, queries: list[str]) -> list[float]:
     return anyio.run(run)
 
 
+def search_evaluation() -> tuple[int, int, list[tuple[str, str, str | None]]]:
+    """The test suite's evaluation set (tests/support/search_eval.py) against the real index."""
+    from servers.skills.catalog import Catalog
+    from tests.support.search_eval import top1_rate, write_library
+
+    with tempfile.TemporaryDirectory(prefix="bench-search-eval-") as folder:
+        catalog = Catalog([write_library(Path(folder))])
+        catalog.load()
+        assert catalog.index is not None
+        return top1_rate(catalog.index.search)
+
+
+def skills_list_passes(root: Path) -> tuple[float, float, int]:
+    """Seconds for two full skills/list passes through an in-process client, and the skill count."""
+    from typing import Any
+
+    from mcp import Client
+    from mcp_types import Request
+    from pydantic import TypeAdapter
+
+    from servers.settings import Settings
+    from servers.skills.server import create_server
+
+    server = create_server(Settings(skills_dirs=[root], skills_reload=False, local_device=False, auth=False))
+    adapter = TypeAdapter(dict[str, Any])
+
+    async def one_pass(client: Client) -> tuple[float, int]:
+        start, cursor, seen = time.perf_counter(), None, 0
+        while True:
+            params = {"cursor": cursor} if cursor else {}
+            request = Request[dict[str, Any], str](method="skills/list", params=params)
+            result = await client.session.send_request(request, adapter)
+            seen += len(result["skills"])
+            cursor = result.get("nextCursor")
+            if cursor is None:
+                return time.perf_counter() - start, seen
+
+    async def run() -> tuple[float, float, int]:
+        async with Client(server) as client:
+            first, seen = await one_pass(client)
+            second, _ = await one_pass(client)
+        return first, second, seen
+
+    return anyio.run(run)
+
+
 async def main(count: int, calls: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-skills-"))
     try:
@@ -209,6 +257,8 @@ async def main(count: int, calls: int) -> None:
             interrupt(skills)
 
         search_inside = await anyio.to_thread.run_sync(search_server_side, big, queries)
+        hits, total, misses = await anyio.to_thread.run_sync(search_evaluation)
+        list_first, list_cached, listed = await anyio.to_thread.run_sync(skills_list_passes, big)
         ms = 1000
         p50_load, p50_echo = statistics.median(load) * ms, statistics.median(bare) * ms
         print(
@@ -224,6 +274,14 @@ async def main(count: int, calls: int) -> None:
             f"search_skills at {count}: server-side p50 {statistics.median(search_inside) * ms:.2f} ms, "
             f"p99 {percentile(search_inside, 0.99) * ms:.2f} ms (goal <= 10 ms); over HTTP p50 "
             f"{statistics.median(search_http) * ms:.2f} ms"
+        )
+        print(
+            f"search evaluation set: top-1 {hits}/{total} ({100 * hits / total:.0f}%)"
+            + "".join(f"\n  miss: {q!r} wanted {w}, got {g}" for q, w, g in misses)
+        )
+        print(
+            f"skills/list, full pass over {listed} skills: {list_first:.2f} s with digests computed on "
+            f"demand, {list_cached:.2f} s from the digest cache"
         )
         print(f"tools/list response: {size_small} bytes at 17 skills, {size_big} bytes at {count} skills")
         print(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh Debian machine with Python 3.11+: the X servers
 # and tools the screen/pointer/capture tests drive (xwd takes the overlay tests' own screenshots),
-# and a .venv with the package and dev tools.
+# the MCP Inspector CLI (with the Node it needs) for the skills extension test, and a .venv with the
+# package and dev tools.
 # Idempotent: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ command -v Xvnc >/dev/null 2>&1 || need+=(tigervnc-standalone-server)
 command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
 command -v xrandr >/dev/null 2>&1 || need+=(x11-xserver-utils)
 command -v xwd >/dev/null 2>&1 || need+=(x11-apps)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -23,3 +25,19 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+# The MCP Inspector 2.x CLI needs Node >= 22.19; Debian ships 18 and this machine may have 20. npm's
+# `node` package carries an official Node binary, so both are installed side by side, pinned, under
+# .tools/inspector (tests put its node_modules/.bin first on PATH). Reinstalled only when a pin changes.
+INSPECTOR_VERSION=2.12.0
+NODE_VERSION=22.23.3
+tools=.tools/inspector
+want="inspector=$INSPECTOR_VERSION node=$NODE_VERSION"
+if [ "$(cat "$tools/.installed" 2>/dev/null)" != "$want" ]; then
+  echo "setup-dev: installing the MCP Inspector $INSPECTOR_VERSION and Node $NODE_VERSION under $tools"
+  mkdir -p "$tools"
+  npm install --prefix "$tools" --no-audit --no-fund --loglevel=error \
+    "node@$NODE_VERSION" "@modelcontextprotocol/inspector@$INSPECTOR_VERSION"
+  PATH="$PWD/$tools/node_modules/.bin:$PATH" node --version | grep -qx "v$NODE_VERSION"
+  echo "$want" >"$tools/.installed"
+fi

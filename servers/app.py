@@ -25,6 +25,7 @@ from servers.bridge.session import SessionFactory
 from servers.hub.device_auth import DeviceAuth
 from servers.hub.endpoint import create_device_route
 from servers.hub.hub import Hub
+from servers.legacy_sse import LEGACY_SSE_SERVERS, with_legacy_sse
 from servers.settings import ServerName, Settings
 from servers.stateless_get import RefuseGet
 
@@ -80,7 +81,9 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
             session_idle_timeout=settings.session_idle_timeout,
         )
         if settings.stateless:
-            mcp_app = RefuseGet(mcp_app)
+            mcp_app = RefuseGet(mcp_app)  # the /mcp endpoint only: legacy SSE below is a GET stream
+        if name in LEGACY_SSE_SERVERS:
+            mcp_app = with_legacy_sse(server, mcp_app, settings, security)
         path = "/mcp" if standalone else f"/{name}/mcp"
         if guard is not None:
             mcp_app = guard.protect(mcp_app, scope=name, path=path)

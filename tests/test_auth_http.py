@@ -109,7 +109,9 @@ async def test_protected_resource_metadata_is_published_where_the_spec_says(tmp_
             assert metadata["resource"] == f"{url}/{name}/mcp"
             assert metadata["scopes_supported"] == [name]
             assert metadata["bearer_methods_supported"] == ["header"]
-            assert metadata["authorization_servers"] == [url]
+            # No OAuth authorization server exists: naming one sent OAuth clients to a 404.
+            assert "authorization_servers" not in metadata
+            assert metadata["resource_name"] == f"realtime-mcp {name}"
 
 
 async def test_public_url_names_the_resources(tmp_path):

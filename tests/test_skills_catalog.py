@@ -7,7 +7,13 @@ import pytest
 
 from servers.skills import catalog as catalog_module
 from servers.skills.catalog import Catalog
-from servers.skills.files import SkillFileError, list_skill_files, read_skill_file, resolve_skill_path
+from servers.skills.files import (
+    FileContent,
+    SkillFileError,
+    list_skill_files,
+    read_skill_file,
+    resolve_skill_path,
+)
 from servers.skills.model import MAX_FILES_PER_SKILL, MAX_SKILL_MD_BYTES
 from servers.skills.search import SearchIndex
 from servers.skills.validation import check_skill_source
@@ -72,7 +78,9 @@ def test_yaml_is_loaded_safely(tmp_path):
     catalog.load()
     assert not marker.exists()
     assert "evil" not in catalog.skills
-    assert "could not determine a constructor" in _problems(catalog)
+    # Tags are never acted on: the value is read as what the author wrote (here a list, so no description).
+    expected = "evil/SKILL.md: error: skipped: field 'description' must be a non-empty string"
+    assert expected in _problems(catalog)
 
 
 def test_binary_and_non_utf8_skill_files_are_diagnosed(tmp_path):
@@ -197,9 +205,11 @@ def test_text_image_and_binary_files_are_told_apart(tmp_path):
     assert read_skill_file(folder, "a.md").mime_type == "text/markdown"
     image = read_skill_file(folder, "b.png")
     assert (image.kind, image.mime_type) == ("image", "image/png")
-    for binary in ("c.bin", "d.txt"):
-        with pytest.raises(SkillFileError, match="binary file"):
-            read_skill_file(folder, binary)
+    # Other binaries come back as bytes (served as resource blobs), with a MIME type by name.
+    assert read_skill_file(folder, "c.bin") == FileContent(
+        "binary", "application/octet-stream", data=b"\x00\x01\x02"
+    )
+    assert read_skill_file(folder, "d.txt") == FileContent("binary", "text/plain", data=b"\xff\xfe")
 
 
 def test_search_ranks_by_relevance_and_follows_updates():

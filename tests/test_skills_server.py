@@ -132,8 +132,9 @@ async def test_read_skill_file_text_image_and_refusals(library, tmp_path):
         assert image.content[0].type == "image"
         assert image.content[0].mime_type == "image/png"
         assert base64.b64decode(image.content[0].data) == PNG
+        binary = await read("assets/data.bin")
+        assert binary.is_error and "read the resource skill://blender-basics/assets/data.bin" in _text(binary)
         refusals = {
-            "assets/data.bin": "binary file",
             "../git-recovery/SKILL.md": "'..' is not allowed",
             "/etc/passwd": "is absolute",
             "escape.md": "resolves outside",
@@ -174,10 +175,13 @@ async def test_skills_are_resources(library):
         image = await client.read_resource("skill://blender-basics/assets/layout.png")
         assert image.contents[0].mime_type == "image/png"
         assert base64.b64decode(image.contents[0].blob) == PNG
+        # Any other binary file comes back as a blob too (SEP-2640: every file of a skill is readable).
+        data = await client.read_resource("skill://blender-basics/assets/data.bin")
+        assert data.contents[0].mime_type == "application/octet-stream"
+        assert base64.b64decode(data.contents[0].blob) == b"\0\1"
         for uri, reason in [
             ("skill://nope/SKILL.md", "unknown skill"),
             ("skill://blender-basics/../git-recovery/SKILL.md", "'..' is not allowed"),
-            ("skill://blender-basics/assets/data.bin", "binary file"),
             ("file:///etc/passwd", "not a skill resource"),
         ]:
             with pytest.raises(MCPError, match=re.escape(reason)):
@@ -253,3 +257,14 @@ async def test_search_excerpts_keep_tool_names_intact(tmp_path):
     async with Client(create_server(_settings(tmp_path))) as client:
         text = _text(await client.call_tool("search_skills", {"query": "frame_id point_at"}))
     assert "> Call point_at with the frame_id you were given." in text
+
+
+async def test_list_skills_refuses_a_malformed_cursor(library):
+    async with Client(create_server(_settings(library))) as client:
+        for cursor in ("not a cursor!", "", "Ünknown--"):
+            result = await client.call_tool("list_skills", {"cursor": cursor})
+            assert result.is_error, cursor
+            assert "malformed cursor" in _text(result)
+        # A well-formed cursor past the end is an empty last page, not an error.
+        result = await client.call_tool("list_skills", {"cursor": "zzz"})
+        assert not result.is_error

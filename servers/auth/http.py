@@ -9,10 +9,12 @@ from urllib.parse import urlsplit
 
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
-from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
+from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import AnyHttpUrl, ConfigDict, TypeAdapter
 from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -93,13 +95,29 @@ class AuthGuard:
 
     def metadata_routes(self, *, scope: str, path: str, name: str) -> list[Route]:
         """RFC 9728 metadata at `/.well-known/oauth-protected-resource<path>`, at the app's root:
-        the place the MCP auth spec looks, also for servers mounted under a prefix."""
-        return create_protected_resource_routes(
-            resource_url=self.resource_url(path),
-            authorization_servers=[_URL.validate_python(self.base_url)],
-            scopes_supported=[scope],
-            resource_name=f"realtime-mcp {name}",
-        )
+        the place the MCP auth spec looks, also for servers mounted under a prefix.
+
+        It names no `authorization_servers` (optional in RFC 9728): the suite runs no OAuth
+        authorization server, its bearer tokens are minted by `realtime-mcp token`. Naming one sent
+        OAuth-capable clients to a dynamic client registration endpoint that answered 404. (The
+        SDK's helper requires at least one server, so the document is served here.)
+        """
+        resource = self.resource_url(path)
+        document = {
+            "resource": str(resource),
+            "scopes_supported": [scope],
+            "bearer_methods_supported": ["header"],
+            "resource_name": f"realtime-mcp {name}",
+        }
+        cors = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, OPTIONS"}
+
+        async def metadata(request: Request) -> Response:
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=cors)
+            return JSONResponse(document, headers=cors | {"Cache-Control": "public, max-age=3600"})
+
+        well_known = urlsplit(str(build_resource_metadata_url(resource))).path
+        return [Route(well_known, endpoint=metadata, methods=["GET", "OPTIONS"])]
 
 
 class _HttpOnly:

@@ -116,14 +116,14 @@ def read_skill_md(skill: Skill, max_bytes: int = MAX_SKILL_MD_BYTES) -> str:
 
 @dataclass(frozen=True)
 class FileContent:
-    kind: str  # "text" | "image"
+    kind: str  # "text" | "image" | "binary"
     mime_type: str
     text: str = ""
     data: bytes = b""
 
 
 def read_skill_file(folder: Path, relative: str, *, max_bytes: int = MAX_READ_BYTES) -> FileContent:
-    """Text as text, images as bytes with their MIME type; other binaries and oversize files refused."""
+    """Text as text, images and other binaries as bytes with their MIME type; oversize files refused."""
     path = resolve_skill_path(folder, relative)
     try:
         # O_NONBLOCK: opening a FIFO must not hang the server; fstat then refuses it.
@@ -161,7 +161,5 @@ def read_skill_file(folder: Path, relative: str, *, max_bytes: int = MAX_READ_BY
         else:
             mime = TEXT_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "text/plain"
             return FileContent("text", mime if mime.startswith("text/") else "text/plain", text=text)
-    raise SkillFileError(
-        f"'{relative}' is a binary file ({mimetypes.guess_type(path.name)[0] or 'unknown type'}); "
-        "only text and images (PNG, JPEG, GIF, WebP) are served"
-    )
+    # Other binaries are served as bytes (resources/read answers them as blobs).
+    return FileContent("binary", mimetypes.guess_type(path.name)[0] or "application/octet-stream", data=data)

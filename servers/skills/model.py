@@ -11,11 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-# `yaml.safe_load` semantics (no Python object tags) with libyaml's speed where it is built in:
-# loading 10,000 skills is dominated by frontmatter parsing.
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from servers.skills.frontmatter import FrontmatterSyntaxError, ParsedFrontmatter, read_frontmatter
 
 MAX_NAME_LENGTH = 64
 MAX_DESCRIPTION_LENGTH = 1024
@@ -82,31 +78,19 @@ def split_frontmatter(text: str) -> tuple[str, str]:
     return frontmatter, text[closing.end() :].strip()
 
 
-def parse_frontmatter(text: str) -> tuple[dict[str, Any], str]:
-    """(frontmatter mapping, markdown body). Raises FrontmatterError with a reason a person can act on."""
+def parse_frontmatter(text: str) -> tuple[ParsedFrontmatter, str]:
+    """(the frontmatter read, markdown body). Raises FrontmatterError with a reason a person can act on."""
     frontmatter, body = split_frontmatter(text)
     try:
-        data = yaml.load(frontmatter, Loader=_SafeLoader)  # noqa: S506 - a safe loader (C or Python)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        # The frontmatter text starts with the newline ending the opening '---', so its line 0 is file line 1.
-        where = f" at SKILL.md line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise FrontmatterError(f"invalid YAML{where}: {problem}") from e
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise FrontmatterError("the frontmatter must be a YAML mapping of fields")
-    return {str(k): v for k, v in data.items()}, body
+        parsed = read_frontmatter(frontmatter)
+    except FrontmatterSyntaxError as e:
+        raise FrontmatterError(str(e)) from e
+    return parsed, body
 
 
 def scalar_text(value: Any) -> str | None:
-    """A YAML scalar as text (`name: 2024` is the text '2024'); None for mappings, lists and null."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    """A frontmatter scalar's text; None for mappings and lists."""
+    return value if isinstance(value, str) else None
 
 
 def decode_skill_md(raw: bytes) -> str:
@@ -132,6 +116,8 @@ class Skill:
     compatibility: str | None = None
     allowed_tools: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # The frontmatter rendered as JSON (YAML 1.2 core schema), for the skills extension's listing.
+    frontmatter: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     signature: tuple[int, int] = (0, 0)  # (mtime_ns, size) of the file, to tell real edits from touches
     _files: list[str] | None = field(default=None, repr=False)

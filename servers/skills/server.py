@@ -7,6 +7,7 @@ instructions, `read_skill_file` one of the skill's files. The same content is of
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -27,6 +28,7 @@ from servers import __version__
 from servers.hub.hub import Hub
 from servers.settings import Settings
 from servers.skills.catalog import Catalog, Change
+from servers.skills.extension import SkillsExtension
 from servers.skills.notify import ChangeNotifier
 from servers.skills.resources import SkillResources
 from servers.skills.runtime import SkillsRuntime
@@ -36,6 +38,9 @@ from servers.skills.text import (
     load_skill_description,
 )
 from servers.skills.tools import SkillAnswer, SkillTools
+from servers.skills.validation import nested_skills_hint
+
+log = logging.getLogger("realtime_mcp.skills")
 
 READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
@@ -80,6 +85,11 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
     """The skills server over `settings.skills_dirs` (loaded now; search index and watcher start with it)."""
     catalog = Catalog(settings.skills_dirs)
     catalog.load(index=False)
+    for root in catalog.roots:
+        served_here = any(root in skill.path.parents for skill in catalog.skills.values())
+        hint = None if served_here else nested_skills_hint(root)
+        if hint is not None:
+            log.warning("%s", hint)
     bus = InMemorySubscriptionBus()
     notifier = ChangeNotifier(bus)
     runtime = SkillsRuntime(catalog, notifier, reload=settings.skills_reload)
@@ -89,15 +99,18 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
         async with runtime.running():
             yield {}
 
+    # With hot reload a listing can change at any moment; without it, only at a restart.
+    extension = SkillsExtension(catalog, ttl_ms=5_000 if settings.skills_reload else 300_000)
     server = SkillsServer(
         runtime,
+        extensions=[extension],
         name="realtime-mcp-skills",
         title="Skills",
         version=__version__,
         instructions=instructions_for(catalog),
         lifespan=lifespan,
         subscriptions=bus,
-        middleware=[notifier],
+        middleware=[notifier, extension.declare_on_initialize],
         log_level=settings.log_level,
     )
     tools = server.tools
@@ -159,7 +172,8 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
         ],
     ) -> CallToolResult:
         """Read one file of a skill (a reference, script or image that load_skill listed). Text comes back as
-        text, images as images; other binary files and files over 1 MB are refused."""
+        text, images as images; other binary files are named with their resource URI, and files over
+        1 MB are refused."""
         return _answer(await tools.read_skill_file(name, path))
 
     # Registered last: re-registering on a change then keeps the tools in the same order.

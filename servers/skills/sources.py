@@ -181,6 +181,7 @@ def load_skill_source(source: Source, diagnostics: Diagnostics) -> Skill | None:
         compatibility=checked.compatibility,
         allowed_tools=checked.allowed_tools,
         metadata=checked.metadata,
+        frontmatter=checked.frontmatter,
         warnings=warnings,
         signature=source.signature,
     )

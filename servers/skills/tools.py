@@ -10,6 +10,7 @@ import anyio.to_thread
 
 from servers.skills import files
 from servers.skills.catalog import Catalog
+from servers.skills.cursor import CursorError, check_cursor
 from servers.skills.runtime import INDEX_WAIT_SECONDS, SkillsRuntime
 from servers.skills.text import excerpt, format_load, format_page
 
@@ -32,6 +33,10 @@ class SkillTools:
         self.runtime = runtime
 
     async def list_skills(self, cursor: str | None = None, limit: int = 50) -> SkillAnswer:
+        try:
+            cursor = check_cursor(cursor)
+        except CursorError as e:
+            return SkillAnswer(str(e), error=True)
         skills, next_cursor = self.catalog.page(cursor, limit, LIST_PAGE_CHARS)
         return SkillAnswer(format_page(skills, next_cursor, total=len(self.catalog), cursor=cursor))
 
@@ -83,6 +88,12 @@ class SkillTools:
                 f"{path} ({content.mime_type}, {len(content.data)} bytes)",
                 image=content.data,
                 mime_type=content.mime_type,
+            )
+        if content.kind == "binary":
+            return SkillAnswer(
+                f"'{path}' is a binary file ({content.mime_type}, {len(content.data)} bytes) that a tool "
+                f"answer cannot carry; read the resource {skill.uri.removesuffix('SKILL.md')}{path}",
+                error=True,
             )
         return SkillAnswer(content.text)
 

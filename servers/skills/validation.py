@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from servers.skills.frontmatter import (
+    Deviation,
+    FrontmatterSyntaxError,
+    ParsedFrontmatter,
+    read_frontmatter,
+    reference_split,
+)
 from servers.skills.model import (
     ALLOWED_FIELDS,
     MAX_COMPATIBILITY_LENGTH,
@@ -26,6 +33,7 @@ from servers.skills.model import (
     normalize_name,
     parse_frontmatter,
     scalar_text,
+    split_frontmatter,
 )
 
 Severity = Literal["error", "warning"]
@@ -53,6 +61,7 @@ class FieldCheck:
     license: str | None = None
     allowed_tools: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    frontmatter: dict[str, Any] = field(default_factory=dict)  # as JSON, for the skills extension
 
 
 def _required_text(data: dict[str, Any], key: str, errors: list[str]) -> str | None:
@@ -94,8 +103,7 @@ def check_fields(data: dict[str, Any], expected_name: str | None) -> FieldCheck:
             check.warnings.append("description is very short: say what the skill does and when to use it")
 
     if "compatibility" in data:
-        value = data["compatibility"]
-        raw = "" if value is None else scalar_text(value)
+        raw = scalar_text(data["compatibility"])
         if raw is None:
             check.errors.append("field 'compatibility' must be a string")
         else:
@@ -107,7 +115,7 @@ def check_fields(data: dict[str, Any], expected_name: str | None) -> FieldCheck:
 
     if "license" in data:
         check.license = scalar_text(data["license"])
-        if check.license is None and data["license"] is not None:
+        if check.license is None:
             check.warnings.append("field 'license' should be a string")
 
     if "allowed-tools" in data:
@@ -127,10 +135,8 @@ def check_fields(data: dict[str, Any], expected_name: str | None) -> FieldCheck:
                     # Not str()'d: an aliased nested structure could be enormous when printed.
                     check.warnings.append(f"metadata '{key}' is not a string; it is ignored")
                     continue
-                if not isinstance(item, str):
-                    check.warnings.append(f"metadata '{key}' should be a string (quote it)")
                 check.metadata[str(key)] = text
-        elif value is not None:
+        else:
             check.warnings.append("field 'metadata' should be a mapping of strings to strings")
     return check
 
@@ -149,8 +155,13 @@ class SkillReport:
         return not any(p.severity == "error" for p in self.problems)
 
 
-def check_skill_source(path: Path, expected_name: str | None) -> SkillReport:
-    """Read and check one SKILL.md (or one-file skill). Never raises for a bad file."""
+def check_skill_source(path: Path, expected_name: str | None, *, strict: bool = False) -> SkillReport:
+    """Read and check one SKILL.md (or one-file skill). Never raises for a bad file.
+
+    `strict` reads the frontmatter exactly as `skills-ref` does (the verdict of `skills validate`):
+    what strictyaml refuses is an error. Otherwise (loading) it is a warning, and only what would
+    change the meaning of the fields (duplicate keys, aliases, merge keys) stops the skill.
+    """
     report = SkillReport(path)
 
     def problem(severity: Severity, message: str) -> SkillReport:
@@ -171,11 +182,33 @@ def check_skill_source(path: Path, expected_name: str | None) -> SkillReport:
         return problem("error", f"cannot read: {e.strerror or e}")
     try:
         text = decode_skill_md(raw)
-        data, body = parse_frontmatter(text)
-    except (ValueError, FrontmatterError) as e:
+    except ValueError as e:
         return problem("error", str(e))
+    try:
+        parsed, body = parse_frontmatter(text)
+    except FrontmatterError as e:
+        if not strict:
+            return problem("error", str(e))
+        parsed, body = ParsedFrontmatter({}), ""
+    data: dict[str, Any] = dict(parsed.data or {})
+    deviations = parsed.deviations
+    if strict:
+        strict_data = _strict_reading(text, report)
+        if strict_data is None:
+            return report
+        data, deviations = strict_data
+        for deviation in deviations:
+            problem("error", f"{deviation} (skills-ref refuses it)")
+    else:
+        if text.startswith("\ufeff"):
+            problem("warning", "the file starts with a UTF-8 byte-order mark; skills-ref refuses it")
+        for deviation in deviations:
+            problem("error" if deviation.fatal else "warning", str(deviation))
+        if any(d.fatal for d in deviations):
+            return report
     report.body = body
     report.fields = check_fields(data, expected_name)
+    report.fields.frontmatter = parsed.json
     for message in report.fields.errors:
         problem("error", message)
     for message in report.fields.warnings:
@@ -185,6 +218,43 @@ def check_skill_source(path: Path, expected_name: str | None) -> SkillReport:
     if not body:
         problem("warning", "the body is empty: the skill teaches nothing when loaded")
     return report
+
+
+def _strict_reading(text: str, report: SkillReport) -> tuple[dict[str, Any], list[Deviation]] | None:
+    """The frontmatter cut and read as skills-ref does, or None with the error in `report`."""
+
+    def error(message: str) -> None:
+        report.problems.append(Problem("error", report.path, message))
+
+    if text.startswith("\ufeff"):
+        error("the file starts with a UTF-8 byte-order mark; save it without one")
+        return None
+    cut = reference_split(text)
+    if cut is None:
+        error("SKILL.md must start with YAML frontmatter: '---', the fields, then '---'")
+        return None
+    frontmatter, report.body = cut
+    try:
+        parsed = read_frontmatter(frontmatter)
+    except FrontmatterSyntaxError as e:
+        error(str(e))
+        return None
+    if parsed.data is None:
+        error("the frontmatter must be a YAML mapping of fields")
+        return None
+    try:
+        own_cut, _ = split_frontmatter(text)
+    except FrontmatterError:
+        own_cut = None
+    if own_cut is not None and own_cut.replace("\r\n", "\n") != frontmatter:
+        report.problems.append(
+            Problem(
+                "warning",
+                report.path,
+                "'---' inside the frontmatter: skills-ref ends the frontmatter there (quote the value)",
+            )
+        )
+    return parsed.data, parsed.deviations
 
 
 def find_skill_md(folder: Path) -> Path | None:
@@ -200,7 +270,7 @@ def validate_skill_dir(folder: Path) -> SkillReport:
     skill_md = find_skill_md(folder)
     if skill_md is None:
         return SkillReport(folder, [Problem("error", folder, "missing SKILL.md")])
-    return check_skill_source(skill_md, folder.name)
+    return check_skill_source(skill_md, folder.name, strict=True)
 
 
 def _skill_sources(root: Path) -> Iterator[tuple[Path, bool]]:
@@ -214,21 +284,40 @@ def _skill_sources(root: Path) -> Iterator[tuple[Path, bool]]:
             yield entry, False
 
 
+def nested_skills_hint(root: Path) -> str | None:
+    """When `root` holds no skill but its `skills/` subfolder does (a repository checkout, say), the
+    sentence that says so; else None."""
+    nested = root / "skills"
+    try:
+        if not nested.is_dir() or find_skill_md(root) is not None:
+            return None
+        found = sum(1 for entry in nested.iterdir() if entry.is_dir() and find_skill_md(entry) is not None)
+    except OSError:
+        return None
+    if not found:
+        return None
+    return f"{root} has no skills, but {nested} has {found}: point --skills at {nested}"
+
+
 def validate_path(path: Path) -> list[SkillReport]:
     """A skill folder, a one-file skill, or a folder of skills (each checked)."""
     if not path.exists():
         return [SkillReport(path, [Problem("error", path, "no such file or folder")])]
     if path.is_file():
         if path.name in SKILL_FILE_NAMES:
-            return [check_skill_source(path, path.parent.name)]
-        return [check_skill_source(path, path.stem)]
+            return [check_skill_source(path, path.parent.name, strict=True)]
+        return [check_skill_source(path, path.stem, strict=True)]
     if find_skill_md(path) is not None:
         return [validate_skill_dir(path)]
     reports: list[SkillReport] = []
     for entry, is_folder in _skill_sources(path):
-        reports.append(validate_skill_dir(entry) if is_folder else check_skill_source(entry, entry.stem))
-    if not reports:
-        return [SkillReport(path, [Problem("error", path, "no SKILL.md and no skills inside")])]
+        reports.append(
+            validate_skill_dir(entry) if is_folder else check_skill_source(entry, entry.stem, strict=True)
+        )
+    hint = nested_skills_hint(path)
+    if not reports or (hint is not None and not any(r.fields for r in reports)):
+        message = hint or "no SKILL.md and no skills inside"
+        return [SkillReport(path, [Problem("error", path, message)])]
     return reports
 
 
