@@ -26,6 +26,18 @@ typecheck:
 pytest *args:
     pytest {{args}}
 
+# The suite at the lowest versions pyproject.toml allows (direct dependencies at their floors), in .venv-lowest
+test-lowest *args:
+    uv venv -q --allow-existing --python python3 .venv-lowest
+    uv pip compile -q --resolution lowest-direct --extra dev pyproject.toml -o .venv-lowest/requirements.txt
+    uv pip sync -q --python .venv-lowest/bin/python .venv-lowest/requirements.txt
+    uv pip install -q --python .venv-lowest/bin/python --no-deps -e .
+    .venv-lowest/bin/pytest -q -p no:cacheprovider {{args}}
+
+# Refresh uv.lock after a change to pyproject.toml's dependencies
+lock:
+    uv lock
+
 # Run the whole suite on embedded defaults
 serve *args:
     realtime-mcp serve {{args}}
