@@ -27,6 +27,9 @@ FACTORIES: dict[str, str] = {
     "pointer": "servers.pointer.server",
 }
 
+# The servers that act on devices: only with one of them does the suite accept capture clients.
+DEVICE_SERVERS = frozenset({"screen", "pointer"})
+
 
 def build_servers(settings: Settings, hub: Hub, names: Sequence[ServerName]) -> dict[str, MCPServer]:
     """Each named server from its package's `create_server(settings, hub=...)`."""
@@ -67,9 +70,10 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
         return JSONResponse({"status": "ok", "version": __version__, "servers": names})
 
     routes.insert(0, Route("/healthz", healthz, methods=["GET"]))
-    # Capture clients connect out to /devices/connect; their tokens go through the same verifier.
-    device_auth = DeviceAuth.from_settings(settings, verifier=guard.verifier if guard else None)
-    routes.insert(1, create_device_route(hub, device_auth))
+    if DEVICE_SERVERS & set(names):
+        # Capture clients connect out to /devices/connect; their tokens go through the same verifier.
+        device_auth = DeviceAuth.from_settings(settings, verifier=guard.verifier if guard else None)
+        routes.insert(1, create_device_route(hub, device_auth))
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[dict[str, Any]]:

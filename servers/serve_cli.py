@@ -81,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    served = [args.server] if args.server else settings.servers
+    if settings.local_device and {"screen", "pointer"} & set(served):
+        from capture_client.pipeline import tune_allocator
+
+        tune_allocator()  # process-wide, so at start-up rather than inside the first capture
     try:
         app = create_app(settings, standalone=args.server)
     except AuthConfigError as e:

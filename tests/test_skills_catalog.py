@@ -7,8 +7,14 @@ import pytest
 
 from servers.skills import catalog as catalog_module
 from servers.skills.catalog import Catalog
-from servers.skills.files import SkillFileError, list_skill_files, read_skill_file, resolve_skill_path
-from servers.skills.model import MAX_FILES_PER_SKILL, MAX_SKILL_MD_BYTES
+from servers.skills.files import (
+    MAX_FILES_PER_SKILL,
+    SkillFileError,
+    list_skill_files,
+    read_skill_file,
+    resolve_skill_path,
+)
+from servers.skills.model import MAX_SKILL_MD_BYTES
 from servers.skills.search import SearchIndex
 from servers.skills.validation import check_skill_source
 from tests.support.skillfiles import write_raw, write_skill

@@ -253,3 +253,52 @@ async def test_search_excerpts_keep_tool_names_intact(tmp_path):
     async with Client(create_server(_settings(tmp_path))) as client:
         text = _text(await client.call_tool("search_skills", {"query": "frame_id point_at"}))
     assert "> Call point_at with the frame_id you were given." in text
+
+
+@pytest.mark.parametrize(
+    ("blocked", "method", "arguments"),
+    [
+        ("servers.skills.server.format_load", "call_tool", ("load_skill", {"name": "blender-basics"})),
+        (
+            "servers.skills.resources.read_skill_file",
+            "read_resource",
+            ("skill://blender-basics/references/shortcuts.md",),
+        ),
+        ("servers.skills.resources._read_head", "read_resource", ("skill://git-recovery/SKILL.md",)),
+    ],
+)
+async def test_a_slow_disk_read_does_not_hold_up_other_requests(
+    library, monkeypatch, blocked, method, arguments
+):
+    """Skill files are read (and folders walked) in a worker thread: while one read waits on the disk,
+    the event loop goes on answering other calls."""
+    import threading
+
+    import anyio
+
+    module_name, _, attribute = blocked.rpartition(".")
+    module = __import__(module_name, fromlist=[attribute])
+    original = getattr(module, attribute)
+    release, entered = threading.Event(), threading.Event()
+
+    def slow(*args):
+        entered.set()
+        release.wait(10)
+        return original(*args)
+
+    monkeypatch.setattr(module, attribute, slow)
+    async with Client(create_server(_settings(library))) as client:
+        results = []
+
+        async def slow_call():
+            results.append(await getattr(client, method)(*arguments))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow_call)
+            with anyio.fail_after(5):
+                assert await anyio.to_thread.run_sync(entered.wait, 5)
+                # The slow read is in progress; a call that touches no file must still be answered.
+                listed = _text(await client.call_tool("list_skills", {}))
+            assert "blender-basics" in listed and not results
+            release.set()
+    assert len(results) == 1

@@ -8,7 +8,12 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from servers.skills.model import MAX_FILES_PER_SKILL, MAX_READ_BYTES, MAX_WALK_DEPTH, SKILL_FILE_NAMES
+# Safety caps: what one skill's files may cost the server.
+MAX_READ_BYTES = 1024 * 1024
+MAX_FILES_PER_SKILL = 200
+MAX_WALK_DEPTH = 6
+
+SKILL_FILE_NAMES = ("SKILL.md", "skill.md")
 
 IMAGE_TYPES = {
     ".png": "image/png",

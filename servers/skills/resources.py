@@ -8,9 +8,11 @@ template, while a skill's files are text or images of several types.
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import anyio.to_thread
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
@@ -60,6 +62,12 @@ def parse_skill_uri(uri: str) -> tuple[str, str]:
     return unquote(name), unquote(path)
 
 
+def _read_head(path: Path) -> bytes:
+    # At most the cap, however large the file has grown since the skill was loaded.
+    with path.open("rb") as handle:
+        return handle.read(MAX_SKILL_MD_BYTES)
+
+
 class SkillResources:
     """The three resource handlers over one catalog."""
 
@@ -98,14 +106,15 @@ class SkillResources:
                     INVALID_PARAMS, f"skill {name!r} is a one-file skill: only SKILL.md", data={"uri": uri}
                 )
             try:
-                text = skill.path.read_bytes()[:MAX_SKILL_MD_BYTES].decode("utf-8", errors="replace")
+                raw = await anyio.to_thread.run_sync(_read_head, skill.path)
             except OSError as e:
                 raise MCPError(INVALID_PARAMS, f"skill {name!r} cannot be read now: {e.strerror}") from e
+            text = raw.decode("utf-8", errors="replace")
             return ReadResourceResult(
                 contents=[TextResourceContents(uri=uri, text=text, mime_type="text/markdown")]
             )
         try:
-            content = read_skill_file(skill.folder, path)
+            content = await anyio.to_thread.run_sync(read_skill_file, skill.folder, path)
         except SkillFileError as e:
             raise MCPError(INVALID_PARAMS, str(e), data={"uri": uri}) from e
         if content.kind == "text":

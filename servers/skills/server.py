@@ -146,7 +146,7 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
         skill = catalog.get(name)
         if skill is None:
             return _text(_unknown(catalog, name), error=True)
-        return _text(format_load(skill))
+        return _text(await anyio.to_thread.run_sync(format_load, skill))  # lists the folder once
 
     registered: dict[str, str] = {}
 
@@ -179,7 +179,7 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer
         if skill is None:
             return _text(_unknown(catalog, name), error=True)
         if path.strip("/") in ("SKILL.md", "skill.md"):
-            return _text(format_load(skill))
+            return _text(await anyio.to_thread.run_sync(format_load, skill))
         if skill.folder is None:
             return _text(f"'{skill.name}' is a one-file skill: it has no other files.", error=True)
         folder = skill.folder

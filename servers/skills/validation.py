@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from servers.skills.files import SKILL_FILE_NAMES
 from servers.skills.model import (
     ALLOWED_FIELDS,
     MAX_COMPATIBILITY_LENGTH,
     MAX_DESCRIPTION_LENGTH,
     MAX_SKILL_MD_BYTES,
     NOT_SKILLS,
-    SKILL_FILE_NAMES,
     FrontmatterError,
     decode_skill_md,
     name_problems,
