@@ -5,39 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from capture_client.backends.base import Backends, PointerBackend, RawCapture, ScreenBackend
 from servers.hub.device import BlackFrameError, CaptureRequest
 from servers.hub.local import LocalDevice
 from servers.settings import Settings
-from wire.geometry import Rect
-from wire.protocol import DisplayInfo
+from tests.support.standin_backends import StandInScreen, standin_backends
 
 pytestmark = pytest.mark.anyio
-
-
-def display(width: int, height: int) -> DisplayInfo:
-    return DisplayInfo(index=0, x=0, y=0, width=width, height=height, pixel_width=width, pixel_height=height)
-
-
-class StandInScreen(ScreenBackend):
-    def __init__(self) -> None:
-        self.layout = [display(320, 200)]
-        self.level = 128  # grey; 0 is a black screen
-
-    def displays(self) -> list[DisplayInfo]:
-        return list(self.layout)
-
-    def grab(self, area: Rect) -> RawCapture:
-        w, h = int(area.width), int(area.height)
-        return RawCapture(bytes([self.level]) * (w * h * 4), w, h, w * 4, "BGRX", area)
-
-
-class StillPointer(PointerBackend):
-    def move(self, x: float, y: float) -> tuple[float, float]:
-        return x, y
-
-    def position(self) -> tuple[float, float]:
-        return 0.0, 0.0
 
 
 @pytest.fixture
@@ -45,7 +18,7 @@ async def local():
     screen = StandInScreen()
     device = LocalDevice(
         Settings(local_device=True, frame_ttl=300),
-        backends=lambda: Backends(screen=screen, pointer=StillPointer(), platform="stand-in"),
+        backends=lambda: standin_backends(screen),
     )
     try:
         yield device, screen
@@ -65,7 +38,7 @@ async def test_a_black_screen_returns_the_last_good_frame_of_the_same_layout_mar
 async def test_a_black_screen_after_a_layout_change_is_an_error_not_the_old_layouts_frame(local):
     device, screen = local
     good = await device.capture(CaptureRequest(max_edge=320))
-    screen.layout = [display(640, 400)]  # reconfigured (a new monitor mode), and black meanwhile
+    screen.size = (640, 400)  # reconfigured (a new monitor mode), and black meanwhile
     screen.level = 0
     with pytest.raises(BlackFrameError, match="No recent good frame"):
         await device.capture(CaptureRequest(max_edge=320))
