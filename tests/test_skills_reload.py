@@ -235,3 +235,17 @@ async def test_watching_falls_back_to_polling_when_the_os_refuses_a_watch(tmp_pa
         write_skill(tmp_path, "second")
         await heard.wait_for(ToolListChangedNotification)
         assert not (await client.call_tool("load_skill", {"name": "second"})).is_error
+
+
+async def test_a_reload_rewrites_the_instructions_new_sessions_receive(tmp_path):
+    write_skill(tmp_path, "first-skill")
+    server = create_server(_settings(tmp_path, skills_reload=False))  # refresh() stands in for the watcher
+    async with Client(server, mode="legacy") as client:
+        before = client.instructions or ""
+    assert "1 skills" in before and "first-skill" in before and "second-skill" not in before
+    write_skill(tmp_path, "second-skill")
+    change = await server.runtime.refresh()
+    assert list(change.added) == ["second-skill"]
+    async with Client(server, mode="legacy") as client:
+        after = client.instructions or ""
+    assert "2 skills" in after and "first-skill, second-skill" in after
