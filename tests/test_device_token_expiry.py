@@ -3,6 +3,10 @@ the hub fails the device's pending calls, sends a fatal `token_expired` error an
 static token's link stays up. Real uvicorn on loopback, a real `websockets` client, and the real
 capture client on a real Xvnc."""
 
+# pyright: reportPossiblyUnboundVariable=false
+# (names bound inside `async with create_task_group()`: anyio types its __aexit__ `-> bool`, so pyright
+# assumes the block may swallow an exception and leave them unbound.)
+
 from __future__ import annotations
 
 import logging
@@ -12,6 +16,7 @@ from typing import Any
 import anyio
 import pytest
 import websockets
+from pydantic import SecretStr
 
 from capture_client.backends import get_backends
 from capture_client.client import DeviceService
@@ -144,7 +149,7 @@ async def test_the_capture_client_stops_with_the_expired_token_message(caplog):
     caplog.set_level(logging.DEBUG)
     bearer, exp = expiring_token("desk")
     settings = Settings(
-        auth=True, token_secret=SECRET, local_device=False, servers=["screen"], skills_reload=False
+        auth=True, token_secret=SecretStr(SECRET), local_device=False, servers=["screen"], skills_reload=False
     )
     app = create_app(settings)
     with running_xvnc(640, 480) as x:

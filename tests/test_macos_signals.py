@@ -12,6 +12,7 @@ import inspect
 import sys
 import threading
 import types
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ def stand_in_quartz(register_error: int = 0) -> types.ModuleType:
 
 class NotificationCenter:
     def __init__(self) -> None:
-        self.observers: dict[object, tuple[str, object]] = {}
+        self.observers: dict[object, tuple[str, Any]] = {}
 
     def addObserverForName_object_queue_usingBlock_(self, name, obj, queue, block):
         assert isinstance(name, str) and obj is None and queue is None

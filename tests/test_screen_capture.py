@@ -7,6 +7,7 @@ import base64
 import io
 import subprocess
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 from mcp import Client
@@ -25,6 +26,12 @@ pytestmark = pytest.mark.anyio
 def xserver() -> Iterator[XServer]:
     with running_xvfb(2560, 1600) as server:
         yield server
+
+
+def red_max(image: Image.Image) -> int:
+    """The brightest red in the image (a picture, not black or garbage, has some)."""
+    extrema = cast("tuple[tuple[int, int], ...]", image.convert("RGB").getextrema())
+    return extrema[0][1]
 
 
 def settings_for(display: str | None, **overrides) -> Settings:
@@ -185,7 +192,7 @@ async def test_black_screen_after_a_good_one_returns_the_last_good_frame_marked_
     assert "STALE" in text_of(stale) and "last good frame" in text_of(stale)
     # It is the good picture, not black, under a new frame id of its own.
     assert ImageChops.difference(image_of(stale), image_of(good)).getbbox() is None
-    assert image_of(stale).convert("RGB").getextrema()[0][1] > 100
+    assert red_max(image_of(stale)) > 100
 
 
 async def test_a_dark_region_of_a_lit_screen_is_content_not_a_black_frame():
@@ -218,7 +225,7 @@ async def test_after_the_display_resizes_captures_use_the_new_layout():
         xs.stop()
     assert image_of(before).size == (1280, 800)
     assert image_of(after).size == (1024, 768)
-    assert image_of(after).convert("RGB").getextrema()[0][1] > 100  # a picture, not garbage or black
+    assert red_max(image_of(after)) > 100  # a picture, not garbage or black
     assert displays.structured_content is not None
     assert displays.structured_content["displays"][0]["width"] == 1024
 

@@ -141,4 +141,4 @@ def test_serve_flag_help_is_the_fields_description_unless_a_flag_help_is_given()
         field = Settings.model_fields[action.dest]
         marker = field.json_schema_extra
         assert isinstance(marker, dict)
-        assert action.help == (marker.get("flag_help") or field.description or "").replace("%", "%%")
+        assert action.help == str(marker.get("flag_help") or field.description or "").replace("%", "%%")
