@@ -10,6 +10,7 @@ capture client on a real Xvnc."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -51,16 +52,18 @@ HUB: dict[str, Any] = {
     "device_heartbeat_interval": 10,
     "capture_timeout": 45,
 }
+LIFETIME = 1.5
+"""Seconds a minted token has left: `exp` is whole seconds, so 1.5 to 2.5 s (room for a slow handshake).
+The token is issued earlier (`iat` in the past), so the wait is short while the ttl stays realistic."""
 TTL = 6
-"""Seconds; `exp` is whole seconds, so a link opened at once has 5 to 6 s (room for a slow handshake)."""
 BOUND = TTL + 15
 """How long a test waits for the expiry: generous, for a loaded runner."""
 
 
 def expiring_token(device: str) -> tuple[str, int]:
-    """A `device`-scoped token that expires in TTL seconds, and its `exp`."""
-    issued = int(time.time())
-    return token(device, scopes=("device",), ttl=TTL, now=issued), issued + TTL
+    """A `device`-scoped token with LIFETIME to LIFETIME + 1 s left, and its `exp`."""
+    exp = math.ceil(time.time() + LIFETIME)
+    return token(device, scopes=("device",), ttl=TTL, now=exp - TTL), exp
 
 
 def relay_of(hub, device_id: str) -> RelayDevice:
@@ -147,7 +150,6 @@ async def test_a_static_token_link_outlives_an_expiring_one():
 
 async def test_the_capture_client_stops_with_the_expired_token_message(caplog):
     caplog.set_level(logging.DEBUG)
-    bearer, exp = expiring_token("desk")
     settings = Settings(
         auth=True, token_secret=SecretStr(SECRET), local_device=False, servers=["screen"], skills_reload=False
     )
@@ -156,6 +158,7 @@ async def test_the_capture_client_stops_with_the_expired_token_message(caplog):
         service = DeviceService(lambda: get_backends(display=x.display), DisplayGuard())
         try:
             async with serve(app) as url:
+                bearer, exp = expiring_token("desk")  # minted once the X server and the suite are up
                 client = CaptureClient(
                     ClientConfig(server=url, token=bearer, platform="x11", reconnect_min=0.05), service
                 )
