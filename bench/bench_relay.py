@@ -26,6 +26,8 @@ TOKEN = "bench-device-token"
 
 
 def serve(port: int, display: str) -> None:
+    from pydantic import SecretStr
+
     from servers.app import create_app
     from servers.settings import Settings
 
@@ -33,7 +35,7 @@ def serve(port: int, display: str) -> None:
         display=display,
         servers=["screen", "pointer"],
         auth=False,
-        device_tokens={DEVICE: TOKEN},
+        device_tokens={DEVICE: SecretStr(TOKEN)},
         log_level="WARNING",
     )
     run_uvicorn(create_app(settings), port)

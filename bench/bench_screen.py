@@ -166,7 +166,7 @@ def stages(display: str, rounds: int) -> None:
     print(f"\npipeline stages in-process (2560x1600 -> 1280x800), {rounds} rounds:")
     for key, values in timings.items():
         row(key, values)
-    total = [sum(parts) for parts in zip(*timings.values(), strict=True)]
+    total = [float(sum(parts)) for parts in zip(*timings.values(), strict=True)]
     row("total", total)
     screen.close()
 

@@ -293,7 +293,7 @@ async def main(count: int, calls: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--skills", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--echo", type=int, metavar="PORT", help=argparse.SUPPRESS)

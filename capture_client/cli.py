@@ -85,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from capture_client.pipeline import tune_allocator
+
+    tune_allocator()  # process-wide, so at start-up rather than inside the first capture
     if sys.platform == "darwin":
         return _run_macos(args)
     return asyncio.run(_main(args, None))

@@ -85,6 +85,9 @@ class ClientConfig:
     can_push: bool = False
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
+    backoff_reset_after: float | None = None
+    """A link up this long had worked: after it drops, the backoff starts over at `reconnect_min`.
+    None: 10 x `reconnect_min` + 5 s."""
 
 
 class Session:
@@ -290,7 +293,10 @@ class CaptureClient:
                 log.warning("connection to %s failed: %s", url, _describe(e))
             except (OSError, TimeoutError, websockets.WebSocketException, p.ProtocolError) as e:
                 log.warning("connection to %s failed: %s", url, _describe(e))
-            if time.monotonic() - started > 10 * self.config.reconnect_min + 5:
+            reset_after = self.config.backoff_reset_after
+            if reset_after is None:
+                reset_after = 10 * self.config.reconnect_min + 5
+            if time.monotonic() - started > reset_after:
                 backoff = self.config.reconnect_min  # the link had been up: start over
             delay = backoff * (0.8 + 0.4 * random.random())  # noqa: S311 - jitter, not crypto
             log.info("reconnecting in %.1f s", delay)

@@ -54,7 +54,8 @@ _allocator_tuned = threading.Event()
 
 
 def tune_allocator() -> None:
-    """Keep big frame buffers in the heap instead of fresh mmaps (glibc only; once per process).
+    """Keep big frame buffers in the heap instead of fresh mmaps (glibc only; once per process, at
+    start-up: `realtime-mcp serve` with a local device and `realtime-mcp capture` call it).
 
     Every capture allocates a few buffers of width x height x 4 bytes. glibc serves those with new
     mmaps by default, and touching 16 MB of fresh pages costs more than the whole pipeline's
@@ -214,7 +215,6 @@ def capture(
     `CaptureRequestError` for a display or region that does not exist, `BackendError` otherwise."""
     if format not in MIME_TYPES:
         raise CaptureRequestError(f"Unknown image format {format!r}: use jpeg, png or webp.")
-    tune_allocator()
     if displays is None:
         displays = screen.displays()
     index, area = target_area(displays, display, region)

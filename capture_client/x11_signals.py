@@ -8,6 +8,7 @@ so `stop()` ends it promptly without closing a connection another thread is read
 from __future__ import annotations
 
 import logging
+import os
 import select
 import threading
 from typing import Protocol
@@ -48,6 +49,8 @@ class RandrSignals:
             self._display.close()  # every failure path: a leaked X client counts against the server's cap
             raise
         self._stop = threading.Event()
+        # `stop()` writes here, so the thread leaves its select at once instead of at the next poll.
+        self._wake_read, self._wake_write = os.pipe()
         self._thread = threading.Thread(target=self._run, name="randr-signals", daemon=True)
         self.events = 0
 
@@ -70,7 +73,9 @@ class RandrSignals:
         fd = self._display.fileno()
         try:
             while not self._stop.is_set():
-                readable, _, _ = select.select([fd], [], [], _POLL)
+                readable, _, _ = select.select([fd, self._wake_read], [], [], _POLL)
+                if self._stop.is_set():
+                    break
                 if not readable and not self._display.pending_events():
                     continue
                 while self._display.pending_events():
@@ -86,10 +91,14 @@ class RandrSignals:
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
+        os.write(self._wake_write, b"x")
         if self._thread.ident is None:  # never started: the thread would have closed it
             self._display.close()
         elif self._thread.is_alive():
             self._thread.join(timeout)
+        if not self._thread.is_alive():
+            os.close(self._wake_read)
+            os.close(self._wake_write)
 
 
 class ScreenSizeProbe:

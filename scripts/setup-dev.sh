@@ -24,7 +24,15 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+if [ -f uv.lock ]; then
+  # Exactly the versions CI tested (uv.lock), uv itself pinned there too. `--locked` stops when
+  # pyproject.toml changed without `uv lock`; `--inexact` keeps pip, so plain pip still works in .venv.
+  uv_version=$(python3 -c 'import tomllib; print(next(p["version"] for p in tomllib.load(open("uv.lock", "rb"))["package"] if p["name"] == "uv"))')
+  .venv/bin/python -m pip install -q --disable-pip-version-check "uv==$uv_version"
+  UV_PROJECT_ENVIRONMENT=.venv .venv/bin/uv sync -q --locked --extra dev --inexact
+else
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+fi
 
 # The MCP Inspector 2.x CLI needs Node >= 22.19; Debian ships 18 and this machine may have 20. npm's
 # `node` package carries an official Node binary, so both are installed side by side, pinned, under

@@ -35,6 +35,9 @@ FACTORIES: dict[str, str] = {
     "pointer": "servers.pointer.server",
 }
 
+# The servers that act on devices: only with one of them does the suite accept capture clients.
+DEVICE_SERVERS = frozenset({"screen", "pointer"})
+
 
 def build_servers(settings: Settings, hub: Hub, names: Sequence[ServerName]) -> dict[str, MCPServer]:
     """Each named server from its package's `create_server(settings, hub=...)`."""
@@ -95,11 +98,13 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
         return JSONResponse({"status": "ok", "version": __version__, "servers": names})
 
     routes.insert(0, Route("/healthz", healthz, methods=["GET"]))
-    # Capture clients connect out to /devices/connect; their tokens go through the same verifier.
-    device_auth = DeviceAuth.from_settings(settings, verifier=guard.verifier if guard else None)
-    routes.insert(1, create_device_route(hub, device_auth))
+    if DEVICE_SERVERS & set(names):
+        # Capture clients connect out to /devices/connect; their tokens go through the same verifier.
+        device_auth = DeviceAuth.from_settings(settings, verifier=guard.verifier if guard else None)
+        routes.insert(1, create_device_route(hub, device_auth))
     bridge = create_bridge(settings, hub, servers, names, guard)
-    routes[2:2] = create_bridge_routes(bridge, hub, guard.verifier if guard else None)
+    at = 2 if DEVICE_SERVERS & set(names) else 1
+    routes[at:at] = create_bridge_routes(bridge, hub, guard.verifier if guard else None)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[dict[str, Any]]:

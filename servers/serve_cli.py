@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import ValidationError
 
@@ -22,47 +23,36 @@ def register(subparsers: Any) -> None:
         description="Run the suite. Every flag also reads REALTIME_MCP_<NAME> from the environment.",
     )
     p.add_argument("server", nargs="?", choices=SERVER_NAMES, help="Serve only this server, at /mcp.")
-    p.add_argument("--host", help="Interface to listen on (default 127.0.0.1).")
-    p.add_argument("--port", type=int, help="TCP port (default 8765).")
-    p.add_argument(
-        "--skills", dest="skills_dirs", type=Path, action="append", help="Skills folder (repeatable)."
-    )
-    p.add_argument("--no-reload", dest="skills_reload", action="store_false", default=None)
-    p.add_argument(
-        "--stateful",
-        dest="stateless",
-        action="store_false",
-        default=None,
-        help="Keep MCP sessions (enables list_changed notifications on a standing stream).",
-    )
-    p.add_argument("--json-response", action="store_true", default=None, help="JSON instead of SSE answers.")
-    p.add_argument(
-        "--no-local-device",
-        dest="local_device",
-        action="store_false",
-        default=None,
-        help="Do not offer this machine's own display.",
-    )
-    p.add_argument("--display", help="X display of the local device (default: $DISPLAY).")
-    p.add_argument(
-        "--device-token",
-        dest="device_tokens",
-        action="append",
-        metavar="ID=TOKEN",
-        help="Accept a capture client for device ID with this token (repeatable).",
-    )
-    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
-    p.add_argument(
-        "--public-url", help="The URL clients reach the suite at (names the OAuth resource, allowed Host)."
-    )
-    p.add_argument(
-        "--no-auth",
-        dest="auth",
-        action="store_false",
-        default=None,
-        help="Serve without tokens (refused unless listening on loopback).",
-    )
+    add_setting_flags(p)
     p.set_defaults(func=run)
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag per settings field marked with `flag(...)`; type, choices and help come from the field."""
+    for name, field in Settings.model_fields.items():
+        marker = field.json_schema_extra
+        if not isinstance(marker, dict) or "flag" not in marker:
+            continue
+        kind = field.annotation
+        if get_origin(kind) in (Union, UnionType):  # `str | None`: the flag gives the value
+            kind = next(arg for arg in get_args(kind) if arg is not type(None))
+        options: dict[str, Any] = {
+            "dest": name,
+            "help": str(marker.get("flag_help") or field.description or "").replace("%", "%%"),
+        }
+        if "flag_metavar" in marker:
+            options["metavar"] = marker["flag_metavar"]
+        if kind is bool:
+            # The flag says the opposite of the default; unset, the environment (or default) decides.
+            options.update(action="store_false" if field.default else "store_true", default=None)
+        elif get_origin(kind) in (list, dict):
+            item = get_args(kind)[0] if get_origin(kind) is list else str
+            options.update(action="append", type=item if item in (Path, int) else str)
+        elif get_origin(kind) is Literal:
+            options["choices"] = get_args(kind)
+        else:
+            options["type"] = kind if kind in (int, float, Path) else str
+        parser.add_argument(str(marker["flag"]), **options)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -94,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log_safety.install()  # every record, uvicorn's included (it logs through these handlers)
+    served = [args.server] if args.server else settings.servers
+    if settings.local_device and {"screen", "pointer"} & set(served):
+        from capture_client.pipeline import tune_allocator
+
+        tune_allocator()  # process-wide, so at start-up rather than inside the first capture
     try:
         app = create_app(settings, standalone=args.server)
     except AuthConfigError as e:

@@ -1,10 +1,15 @@
-"""Typed settings for the whole suite, read from flags and `REALTIME_MCP_*` environment variables."""
+"""Typed settings for the whole suite, read from flags and `REALTIME_MCP_*` environment variables.
+
+A list setting is written in the environment as comma-separated items (commas only: an item may hold
+`:`, as in `desk:0=tok` or `/data/team:a`). A field marked `json_schema_extra=flag("--x")` is also a
+`realtime-mcp serve` flag, derived from the field by `servers.serve_cli` (help text, type, choices).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -21,11 +26,22 @@ def shipped_skills_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "skills"
 
 
+def flag(option: str, *, help: str | None = None, metavar: str | None = None) -> dict[str, Any]:
+    """Marks a field as a `serve` flag: `Field(..., json_schema_extra=flag("--port"))`. A bool field's flag
+    flips its default (`--no-auth`); a list field's flag repeats; `help` replaces the description."""
+    marker: dict[str, Any] = {"flag": option}
+    if help:
+        marker["flag_help"] = help
+    if metavar:
+        marker["flag_metavar"] = metavar
+    return marker
+
+
 def _split_list(value: object) -> object:
-    # Environment variables hold lists as comma (or os.pathsep for paths) separated text.
+    # One rule for every list read from text: commas separate items, and nothing else does, so ids,
+    # tokens, hosts and paths may hold `:` (`desk:0=tok`, `example.com:443`, `/data/team:a`).
     if isinstance(value, str):
-        sep = os.pathsep if os.pathsep in value and "," not in value else ","
-        return [part.strip() for part in value.split(sep) if part.strip()]
+        return [part.strip() for part in value.split(",") if part.strip()]
     return value
 
 
@@ -38,27 +54,50 @@ class Settings(BaseSettings):
     )
 
     # --- HTTP and transport -------------------------------------------------------------
-    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
-    port: int = Field(default=8765, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    host: str = Field(
+        default="127.0.0.1", description="Interface to listen on.", json_schema_extra=flag("--host")
+    )
+    port: int = Field(
+        default=8765,
+        ge=0,
+        le=65535,
+        description="TCP port (0 picks a free one).",
+        json_schema_extra=flag("--port"),
+    )
     servers: Annotated[list[ServerName], NoDecode] = Field(
-        default_factory=lambda: list(SERVER_NAMES), description="Which servers to mount."
+        default_factory=lambda: list(SERVER_NAMES), description="Which servers to mount (comma separated)."
     )
     stateless: bool = Field(
         default=True,
         description="Stateless streamable HTTP (no MCP session kept between calls; what OpenAI's hosted "
         "client and load-balanced replicas need). Set false for standing sessions that receive "
         "list_changed notifications.",
+        json_schema_extra=flag(
+            "--stateful", help="Keep MCP sessions (enables list_changed notifications on a standing stream)."
+        ),
     )
-    json_response: bool = Field(default=False, description="Answer POSTs with JSON instead of an SSE stream.")
+    json_response: bool = Field(
+        default=False,
+        description="Answer POSTs with JSON instead of an SSE stream.",
+        json_schema_extra=flag("--json-response"),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
-        default="INFO", description="Log level (tokens and frame bytes are never logged at any level)."
+        default="INFO",
+        description="Log level (tokens and frame bytes are never logged at any level).",
+        json_schema_extra=flag("--log-level"),
     )
 
     # --- skills -------------------------------------------------------------------------
     skills_dirs: Annotated[list[Path], NoDecode] = Field(
-        default_factory=lambda: [shipped_skills_dir()], description="Folders of skills (repeatable)."
+        default_factory=lambda: [shipped_skills_dir()],
+        description="Folders of skills; the first folder wins a name (comma separated; the flag repeats).",
+        json_schema_extra=flag("--skills", metavar="DIR"),
     )
-    skills_reload: bool = Field(default=True, description="Watch skill folders and reload on change.")
+    skills_reload: bool = Field(
+        default=True,
+        description="Watch skill folders and reload on change.",
+        json_schema_extra=flag("--no-reload", help="Do not watch skill folders for changes."),
+    )
 
     # --- screen and pointer -------------------------------------------------------------
     max_edge: int = Field(default=1280, ge=64, le=8192, description="Default long edge of a captured image.")
@@ -74,14 +113,27 @@ class Settings(BaseSettings):
     overlay_timeout: float = Field(
         default=8.0, gt=0, le=600, description="Seconds the overlay pointer or highlight stays shown."
     )
-    local_device: bool = Field(default=True, description="Offer this machine's own display as a device.")
+    local_device: bool = Field(
+        default=True,
+        description="Offer this machine's own display as a device.",
+        json_schema_extra=flag("--no-local-device", help="Do not offer this machine's own display."),
+    )
     display: str | None = Field(
-        default=None, description="X display of the local device (e.g. `:0`); default: the DISPLAY variable."
+        default=None,
+        description="X display of the local device (e.g. `:0`); default: the DISPLAY variable.",
+        json_schema_extra=flag("--display"),
     )
 
     # --- devices (capture clients) ------------------------------------------------------
     device_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(
-        default_factory=dict, description="Static device tokens, ID=TOKEN (comma separated in the env)."
+        default_factory=dict,
+        description="Static device tokens, ID=TOKEN (comma separated; the id ends at the first `=`; the "
+        "flag repeats).",
+        json_schema_extra=flag(
+            "--device-token",
+            help="Accept a capture client for device ID with this token (repeatable).",
+            metavar="ID=TOKEN",
+        ),
     )
     capture_timeout: float = Field(
         default=5.0, gt=0, le=50, description="Seconds to wait for a device's frame."
@@ -98,6 +150,9 @@ class Settings(BaseSettings):
         default=True,
         description="Require bearer tokens on every MCP and device endpoint. Can be turned off only "
         "when the server listens on loopback.",
+        json_schema_extra=flag(
+            "--no-auth", help="Serve without tokens (refused unless listening on loopback)."
+        ),
     )
     token_secret: SecretStr | None = Field(
         default=None,
@@ -120,6 +175,7 @@ class Settings(BaseSettings):
         default=None,
         description="The URL clients reach the suite at (https://host[:port]); names the OAuth resource "
         "and the allowed Host/Origin.",
+        json_schema_extra=flag("--public-url"),
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -212,15 +268,9 @@ class Settings(BaseSettings):
         description="Seconds an unused stateful MCP session is kept (with `--stateful`) before it is closed.",
     )
 
-    @field_validator("token_verify_secrets", "allowed_hosts", "allowed_origins", mode="before")
-    @classmethod
-    def _comma_lists(cls, value: object) -> object:
-        # Hosts carry ports (`example.com:443`), so only commas separate these lists.
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("servers", "skills_dirs", mode="before")
+    @field_validator(
+        "servers", "skills_dirs", "token_verify_secrets", "allowed_hosts", "allowed_origins", mode="before"
+    )
     @classmethod
     def _lists_from_text(cls, value: object) -> object:
         return _split_list(value)
@@ -233,6 +283,7 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             pairs: dict[str, str] = {}
             for item in value:
+                # The id ends at the first `=`: a token may hold `=` and `:`, an id may hold `:`.
                 device, sep, token = str(item).partition("=")
                 if not sep or not device or not token:
                     raise ValueError("device tokens are written ID=TOKEN")

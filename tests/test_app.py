@@ -62,3 +62,71 @@ def test_readme_configuration_table_matches_the_settings():
         "README's configuration table is out of date: run `python -m servers.settings_reference --write`"
     )
     assert "REALTIME_MCP_TOKEN_SECRET" in render()
+
+
+@pytest.mark.parametrize(
+    ("servers", "standalone", "accepts_devices"),
+    [
+        (["skills"], None, False),
+        (["skills", "screen", "pointer"], "skills", False),
+        (["skills", "pointer"], None, True),
+        (["screen"], None, True),
+        (["skills", "screen", "pointer"], "pointer", True),
+    ],
+)
+async def test_devices_connect_only_where_a_device_server_runs(
+    tmp_path, servers, standalone, accepts_devices
+):
+    from servers.hub.endpoint import DEVICE_PATH
+
+    app = create_app(
+        Settings(skills_dirs=[tmp_path], local_device=False, servers=servers), standalone=standalone
+    )
+    paths = [getattr(route, "path", None) for route in app.routes]
+    assert (DEVICE_PATH in paths) is accepts_devices
+    assert "/healthz" in paths
+
+
+@pytest.mark.parametrize(
+    ("argv", "tuned"),
+    [
+        (["serve"], True),
+        (["serve", "pointer"], True),
+        (["serve", "skills"], False),
+        (["serve", "--no-local-device"], False),
+    ],
+)
+def test_serve_tunes_the_allocator_at_start_up_when_it_captures_locally(monkeypatch, tmp_path, argv, tuned):
+    import uvicorn
+
+    from capture_client import pipeline
+    from servers.cli import main
+
+    calls: list[str] = []
+    monkeypatch.setattr(pipeline, "tune_allocator", lambda: calls.append("tuned"))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append("served"))
+    assert main([*argv, "--skills", str(tmp_path), "--no-reload"]) == 0
+    assert calls == (["tuned", "served"] if tuned else ["served"])
+
+
+def test_a_capture_does_not_tune_the_allocator(monkeypatch):
+    """Tuning is process-wide (mallopt), so it happens at start-up, never inside a capture."""
+    from capture_client import pipeline
+    from capture_client.backends.base import RawCapture, ScreenBackend
+    from wire.geometry import Rect
+    from wire.protocol import DisplayInfo
+
+    class GreyScreen(ScreenBackend):
+        def displays(self) -> list[DisplayInfo]:
+            return [DisplayInfo(index=0, x=0, y=0, width=64, height=40, pixel_width=64, pixel_height=40)]
+
+        def grab(self, area: Rect) -> RawCapture:
+            w, h = int(area.width), int(area.height)
+            return RawCapture(bytes([128]) * (w * h * 4), w, h, w * 4, "BGRX", area)
+
+    def refuse() -> None:
+        raise AssertionError("tune_allocator called during a capture")
+
+    monkeypatch.setattr(pipeline, "tune_allocator", refuse)
+    frame = pipeline.capture(GreyScreen(), max_edge=64)
+    assert (frame.geometry.image_width, frame.geometry.image_height) == (64, 40)

@@ -17,9 +17,15 @@ SECRET = "d" * 40
 AUTH = {"auth": True, "token_secret": SECRET}
 
 
-def token(device="mac-1", scopes=("device",), ttl=300, **kw):
-    args = {"issuer": "realtime-mcp", "audience": "realtime-mcp"} | kw
-    return mint(TokenKeys.from_secrets(SECRET), device=device, scopes=scopes, ttl=ttl, **args)
+def token(device="mac-1", scopes=("device",), ttl=300, issuer="realtime-mcp", audience="realtime-mcp"):
+    return mint(
+        TokenKeys.from_secrets(SECRET),
+        device=device,
+        scopes=scopes,
+        ttl=ttl,
+        issuer=issuer,
+        audience=audience,
+    )
 
 
 async def test_minted_device_token_connects_as_its_device():

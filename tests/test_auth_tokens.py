@@ -5,6 +5,7 @@ import time
 
 import jwt
 import pytest
+from pydantic import SecretStr
 
 from servers.auth.secrets import AuthConfigError, load_or_create_secret, secret_path, token_keys
 from servers.auth.tokens import InvalidTokenError, TokenKeys, mint, parse_scopes, parse_ttl, verify
@@ -71,9 +72,8 @@ def test_token_signed_with_another_secret_is_refused():
 
 def test_unsigned_token_is_refused():
     claims = jwt.decode(_mint(), options={"verify_signature": False})
-    unsigned = jwt.encode(
-        claims, None, algorithm="none", headers={"kid": jwt.get_unverified_header(_mint())["kid"]}
-    )
+    kid = jwt.get_unverified_header(_mint())["kid"]
+    unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": kid})  # type: ignore[arg-type]
     with pytest.raises(InvalidTokenError):
         _verify(unsigned)
 
@@ -144,7 +144,7 @@ def test_server_off_loopback_needs_an_explicit_secret(tmp_path):
     with pytest.raises(AuthConfigError, match="REALTIME_MCP_TOKEN_SECRET"):
         token_keys(settings, for_server=True)
     assert not secret_path(settings).exists()
-    configured = Settings(auth=True, host="0.0.0.0", state_dir=tmp_path, token_secret=SECRET)
+    configured = Settings(auth=True, host="0.0.0.0", state_dir=tmp_path, token_secret=SecretStr(SECRET))
     assert token_keys(configured, for_server=True).signing == SECRET.encode()
 
 

@@ -59,9 +59,9 @@ def test_allowed_hosts_are_derived_from_listener_and_public_url(caplog):
     public = transport_security(Settings(host="0.0.0.0", public_url="https://mcp.example.com:8443"))
     assert "mcp.example.com:8443" in public.allowed_hosts
     assert "https://mcp.example.com:8443" in public.allowed_origins
-    explicit = transport_security(Settings(allowed_hosts="a.example,b.example:9000"))
+    explicit = transport_security(Settings(allowed_hosts="a.example,b.example:9000"))  # type: ignore[arg-type]
     assert explicit.allowed_hosts == ["a.example", "b.example:9000"]
-    assert not transport_security(Settings(allowed_hosts="*")).enable_dns_rebinding_protection
+    assert not transport_security(Settings(allowed_hosts="*")).enable_dns_rebinding_protection  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING):
         unguarded = transport_security(Settings(host="0.0.0.0"))
     assert not unguarded.enable_dns_rebinding_protection

@@ -103,13 +103,17 @@ def make_quartz(
     ]
     state = {"pointer": (0.0, 0.0), "allowed": allowed}
     q.state = state  # type: ignore[attr-defined]
-    q.kCGWindowListOptionOnScreenOnly = 1
-    q.kCGNullWindowID = 0
-    q.kCGWindowImageDefault = 0
-    q.kCGWindowImageNominalResolution = 16
-    q.kCGEventMouseMoved = 5
-    q.kCGMouseButtonLeft = 0
-    q.kCGHIDEventTap = 0
+    constants = {
+        "kCGWindowListOptionOnScreenOnly": 1,
+        "kCGNullWindowID": 0,
+        "kCGWindowImageDefault": 0,
+        "kCGWindowImageNominalResolution": 16,
+        "kCGEventMouseMoved": 5,
+        "kCGMouseButtonLeft": 0,
+        "kCGHIDEventTap": 0,
+    }
+    for name, value in constants.items():
+        setattr(q, name, value)
 
     def record(name, *args):
         q.calls.append((name, args))  # type: ignore[attr-defined]
@@ -180,7 +184,7 @@ def make_quartz(
                     round(v * d.scale) for v in (left, top, left + rect.size.width, top + rect.size.height)
                 ]
                 return FakeImage(
-                    d.picture.crop(tuple(box)),
+                    d.picture.crop((box[0], box[1], box[2], box[3])),
                     bitmap_info=bitmap_info,
                     bits=bits,
                     component_bits=component_bits,

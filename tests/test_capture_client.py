@@ -198,7 +198,8 @@ async def test_a_running_client_reconnects_after_a_server_restart():
         async with anyio.create_task_group() as tg:
             stop_first, first_up = anyio.Event(), anyio.Event()
             tg.start_soon(run_server, first, stop_first, first_up)
-            await first_up.wait()
+            with anyio.fail_after(20):
+                await first_up.wait()
             async with running_capture_client(url, TOKEN, x.display) as client:
                 await wait_for_device(first.state.hub, "desk")
                 stop_first.set()  # a redeploy: the server goes away under the running client

@@ -71,7 +71,7 @@ class Recorder:
     async def capture(self, **arguments: Any) -> tuple[dict[str, Any], Any] | None:
         result = await self.screen.call_tool("capture_screen", {"max_edge": 2000, **arguments})
         if result.is_error:
-            self.errors.append(result.content[0].text)
+            self.errors.append(getattr(result.content[0], "text", ""))
             return None
         image = decode(result)
         info = result.structured_content
@@ -145,13 +145,19 @@ async def test_resize_output_off_and_on_and_blank_never_deliver_black_or_stale_g
 
             # Resize while captures run back to back.
             async with anyio.create_task_group() as tg:
+                capturing = anyio.Event()
 
                 async def keep_capturing() -> None:
+                    done = 0
                     while True:
                         await shots.capture()
+                        done += 1
+                        if done == 2:
+                            capturing.set()
 
                 tg.start_soon(keep_capturing)
-                await anyio.sleep(0.2)
+                with anyio.fail_after(15):
+                    await capturing.wait()  # captures now run back to back as the resize lands
                 set_mode(x, 1280, 800)
                 assert screen_size(x) == (1280, 800)
                 info, geometry = await shots.fresh_frame_of((1280, 800))

@@ -60,6 +60,7 @@ def unknown_key_token() -> str:
         (f"Bearer {unknown_key_token()}", "unknown key"),
         ("Bearer not-a-jwt", "not a JWT"),
     ],
+    ids=["none", "basic", "bad-signature", "expired", "other-audience", "unknown-key", "not-a-jwt"],
 )
 async def test_bad_tokens_get_401_with_a_challenge_and_no_socket(authorization, reason, caplog):
     caplog.set_level(logging.DEBUG)

@@ -3,15 +3,21 @@ the hub fails the device's pending calls, sends a fatal `token_expired` error an
 static token's link stays up. Real uvicorn on loopback, a real `websockets` client, and the real
 capture client on a real Xvnc."""
 
+# pyright: reportPossiblyUnboundVariable=false
+# (names bound inside `async with create_task_group()`: anyio types its __aexit__ `-> bool`, so pyright
+# assumes the block may swallow an exception and leave them unbound.)
+
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
 import anyio
 import pytest
 import websockets
+from pydantic import SecretStr
 
 from capture_client.backends import get_backends
 from capture_client.client import DeviceService
@@ -46,16 +52,18 @@ HUB: dict[str, Any] = {
     "device_heartbeat_interval": 10,
     "capture_timeout": 45,
 }
+LIFETIME = 1.5
+"""Seconds a minted token has left: `exp` is whole seconds, so 1.5 to 2.5 s (room for a slow handshake).
+The token is issued earlier (`iat` in the past), so the wait is short while the ttl stays realistic."""
 TTL = 6
-"""Seconds; `exp` is whole seconds, so a link opened at once has 5 to 6 s (room for a slow handshake)."""
 BOUND = TTL + 15
 """How long a test waits for the expiry: generous, for a loaded runner."""
 
 
 def expiring_token(device: str) -> tuple[str, int]:
-    """A `device`-scoped token that expires in TTL seconds, and its `exp`."""
-    issued = int(time.time())
-    return token(device, scopes=("device",), ttl=TTL, now=issued), issued + TTL
+    """A `device`-scoped token with LIFETIME to LIFETIME + 1 s left, and its `exp`."""
+    exp = math.ceil(time.time() + LIFETIME)
+    return token(device, scopes=("device",), ttl=TTL, now=exp - TTL), exp
 
 
 def relay_of(hub, device_id: str) -> RelayDevice:
@@ -142,15 +150,15 @@ async def test_a_static_token_link_outlives_an_expiring_one():
 
 async def test_the_capture_client_stops_with_the_expired_token_message(caplog):
     caplog.set_level(logging.DEBUG)
-    bearer, exp = expiring_token("desk")
     settings = Settings(
-        auth=True, token_secret=SECRET, local_device=False, servers=["screen"], skills_reload=False
+        auth=True, token_secret=SecretStr(SECRET), local_device=False, servers=["screen"], skills_reload=False
     )
     app = create_app(settings)
     with running_xvnc(640, 480) as x:
         service = DeviceService(lambda: get_backends(display=x.display), DisplayGuard())
         try:
             async with serve(app) as url:
+                bearer, exp = expiring_token("desk")  # minted once the X server and the suite are up
                 client = CaptureClient(
                     ClientConfig(server=url, token=bearer, platform="x11", reconnect_min=0.05), service
                 )

@@ -11,6 +11,7 @@ from wire.geometry import (
     GeometryError,
     Rect,
     bounding_box,
+    contains,
     image_area_to_pointer,
     image_to_pointer,
     pixel_at,
@@ -155,3 +156,19 @@ def test_target_area_picks_primary_and_checks_regions():
         target_area(LAYOUT, 3)
     with pytest.raises(CaptureRequestError, match="not inside"):
         target_area(LAYOUT, 0, Rect(x=1400, y=0, width=100, height=100))
+
+
+def test_contains_takes_the_edges_and_a_rounding_error_but_nothing_beyond():
+    outer = Rect(x=-1920, y=-300, width=1920, height=1080)
+    assert contains(outer, outer)  # a region that is the whole display
+    tiny = 1e-9  # what float arithmetic leaves behind, well inside the slack
+    for dx, dy, dw, dh in [(-tiny, 0, 0, 0), (0, -tiny, 0, 0), (0, 0, tiny, 0), (0, 0, 0, tiny)]:
+        nudged = Rect(x=outer.x + dx, y=outer.y + dy, width=outer.width + dw, height=outer.height + dh)
+        assert contains(outer, nudged), (dx, dy, dw, dh)
+    past = 1e-3
+    for dx, dy, dw, dh in [(-past, 0, 0, 0), (0, -past, 0, 0), (0, 0, past, 0), (0, 0, 0, past)]:
+        beyond = Rect(x=outer.x + dx, y=outer.y + dy, width=outer.width + dw, height=outer.height + dh)
+        assert not contains(outer, beyond), (dx, dy, dw, dh)
+    # A small rectangle in the bottom-right corner, and the same one a pixel lower.
+    assert contains(outer, Rect(x=-10, y=770, width=10, height=10))
+    assert not contains(outer, Rect(x=-10, y=771, width=10, height=10))

@@ -14,6 +14,7 @@ from mcp_types import CallToolResult, TextContent
 from servers.app import create_app
 from servers.settings import Settings
 from tests.support.http import serve
+from tests.support.inproc import Where, in_process, mcp_target
 from tests.support.xserver import XServer, pointer_position, running_xvfb
 
 pytestmark = pytest.mark.anyio
@@ -29,25 +30,27 @@ def text_of(result: CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
 
 
-async def capture(url: str, arguments: dict) -> str:
-    async with Client(f"{url}/screen/mcp") as client:
+async def capture(url: Where, arguments: dict) -> str:
+    async with Client(mcp_target(url, "screen")) as client:
         result = await client.call_tool("capture_screen", arguments)
     assert not result.is_error and result.structured_content is not None, text_of(result)
     return result.structured_content["frame_id"]
 
 
-async def point(url: str, tool: str, arguments: dict) -> CallToolResult:
-    async with Client(f"{url}/pointer/mcp") as client:
+async def point(url: Where, tool: str, arguments: dict) -> CallToolResult:
+    async with Client(mcp_target(url, "pointer")) as client:
         return await client.call_tool(tool, arguments)
 
 
-def app_for(xserver: XServer, **overrides):
+def settings_for(xserver: XServer, **overrides) -> Settings:
+    # These tests read the real X pointer as evidence, so pointing moves it (the overlay stays off).
     overrides.setdefault("move_cursor", True)
-    return create_app(Settings(display=xserver.display, servers=["screen", "pointer"], **overrides))
+    return Settings(display=xserver.display, servers=["screen", "pointer"], **overrides)
 
 
 async def test_point_at_on_a_downscaled_frame_lands_on_that_pixel(xserver):
-    async with serve(app_for(xserver)) as url:
+    # Over real HTTP (the rest of this file uses in-process clients: the same app and tools).
+    async with serve(create_app(settings_for(xserver))) as url:
         frame_id = await capture(url, {})  # 2560x1600 sent as 1280x800
         result = await point(
             url, "point_at", {"x": 640, "y": 400, "frame_id": frame_id, "label": "OK button"}
@@ -63,7 +66,7 @@ async def test_point_at_on_a_downscaled_frame_lands_on_that_pixel(xserver):
 
 
 async def test_point_at_on_a_region_frame_adds_the_region_offset(xserver):
-    async with serve(app_for(xserver)) as url:
+    async with in_process(settings_for(xserver)) as url:
         frame_id = await capture(url, {"region": {"x": 1000, "y": 600, "width": 320, "height": 200}})
         result = await point(url, "point_at", {"x": 10, "y": 20, "frame_id": frame_id})
     assert not result.is_error, text_of(result)
@@ -71,9 +74,9 @@ async def test_point_at_on_a_region_frame_adds_the_region_offset(xserver):
 
 
 async def test_point_at_on_a_zoomed_frame(xserver):
-    async with serve(app_for(xserver)) as url:
+    async with in_process(settings_for(xserver)) as url:
         frame_id = await capture(url, {"max_edge": 640})  # a 4x downscale: 640x400
-        async with Client(f"{url}/screen/mcp") as client:
+        async with Client(mcp_target(url, "screen")) as client:
             zoomed = await client.call_tool(
                 "zoom", {"frame_id": frame_id, "x": 300, "y": 100, "width": 50, "height": 40}
             )
@@ -88,7 +91,7 @@ async def test_point_at_on_a_zoomed_frame(xserver):
 
 
 async def test_highlight_moves_to_the_centre_and_reports_the_screen_area(xserver):
-    async with serve(app_for(xserver)) as url:
+    async with in_process(settings_for(xserver)) as url:
         frame_id = await capture(url, {})
         result = await point(
             url,
@@ -115,7 +118,7 @@ async def test_highlight_moves_to_the_centre_and_reports_the_screen_area(xserver
     ],
 )
 async def test_bad_points_are_errors_and_nothing_moves(xserver, tool, arguments, message):
-    async with serve(app_for(xserver)) as url:
+    async with in_process(settings_for(xserver)) as url:
         frame_id = await capture(url, {})
         before = (await point(url, "point_at", {"x": 3, "y": 3, "frame_id": frame_id})).structured_content
         assert before is not None and pointer_position(xserver.display) == (7, 7)
@@ -125,7 +128,7 @@ async def test_bad_points_are_errors_and_nothing_moves(xserver, tool, arguments,
 
 
 async def test_expired_frame_ids_are_errors_and_nothing_moves(xserver):
-    async with serve(app_for(xserver, frame_cache_size=1)) as url:
+    async with in_process(settings_for(xserver, frame_cache_size=1)) as url:
         old = await capture(url, {})
         current = await capture(url, {})
         assert not (await point(url, "point_at", {"x": 10, "y": 10, "frame_id": current})).is_error

@@ -3,6 +3,10 @@
 Real uvicorn on loopback serving the device endpoint, a real `websockets` client as the device.
 """
 
+# pyright: reportPossiblyUnboundVariable=false
+# (names bound inside `async with create_task_group()`: anyio types its __aexit__ `-> bool`, so pyright
+# assumes the block may swallow an exception and leave them unbound.)
+
 from __future__ import annotations
 
 import anyio
@@ -105,8 +109,8 @@ async def test_a_failed_capture_with_no_good_frame_is_a_clear_error():
         async def fail() -> None:
             request = await device.next_message()
             await device.send(
-                p.RequestFailed(request_id=request.request_id, code="black", message="screen is black")
-            )  # type: ignore[union-attr]
+                p.RequestFailed(request_id=request.request_id, code="black", message="screen is black")  # type: ignore[union-attr]
+            )
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(fail)

@@ -25,6 +25,7 @@ from tests.support.fake_device import (
     device_hub,
     display_geometry,
     frame_message,
+    jpeg,
     wait_for_device,
 )
 from wire import protocol as p
@@ -174,18 +175,27 @@ async def test_a_decompression_bomb_is_refused_and_the_capture_fails_at_once():
         await still_alive(device, 2)
 
 
-async def test_an_image_that_is_not_what_its_header_says_is_refused():
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        (jpeg(320, 200), "image is 320x200, its header says 640x400"),  # the right type, the wrong size
+        (png_claiming(640, 400), "not a readable JPEG image"),  # a PNG labelled JPEG
+    ],
+)
+async def test_an_image_that_is_not_what_its_header_says_is_refused(image, reason):
     async with device_hub() as (hub, url), connect(url) as device:
         relay = hub.devices.resolve(None)
+        geometry = display_geometry(MAIN)
+        assert (geometry.image_width, geometry.image_height) == (640, 400)
 
         def mismatched(request: p.Capture) -> bytes:
-            return frame_message(
-                display_geometry(MAIN), request_id=request.request_id, image=png_claiming(640, 400)
-            )
+            return frame_message(geometry, request_id=request.request_id, image=image)
 
         result = await capture_answered_with(device, relay, mismatched)
-        assert isinstance(result, DeviceError)
-        await expect_error(device, "bad_image")
+        assert isinstance(result, DeviceError) and reason in str(result)
+        error = await expect_error(device, "bad_image")
+        assert reason in error.message
+        await still_alive(device, 3)
 
 
 async def test_frames_for_a_display_that_no_longer_exists_are_refused():

@@ -1,6 +1,10 @@
 """Frames of a relayed device stop being usable once its display layout changes: real MCP clients
 over HTTP against the whole app on real uvicorn, a scripted device over a real WebSocket."""
 
+# pyright: reportPossiblyUnboundVariable=false
+# (names bound inside `async with create_task_group()`: anyio types its __aexit__ `-> bool`, so pyright
+# assumes the block may swallow an exception and leave them unbound.)
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -11,6 +15,7 @@ import anyio
 import pytest
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
+from pydantic import SecretStr
 
 from servers.app import create_app
 from servers.hub.endpoint import DEVICE_PATH
@@ -79,7 +84,7 @@ async def suite() -> AsyncIterator[tuple[Any, str, Client, Client]]:
     settings = Settings(
         auth=False,
         local_device=False,
-        device_tokens={"mac-1": "tok-1"},
+        device_tokens={"mac-1": SecretStr("tok-1")},
         servers=["screen", "pointer"],
         skills_reload=False,
         capture_timeout=5.0,

@@ -7,6 +7,7 @@ import base64
 import io
 import subprocess
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 from mcp import Client
@@ -16,6 +17,7 @@ from PIL import Image, ImageChops, ImageStat
 from servers.app import create_app
 from servers.settings import Settings
 from tests.support.http import serve
+from tests.support.inproc import in_process
 from tests.support.xserver import XServer, busy_ui_picture, running_xvfb, show_picture, start_x_server
 
 pytestmark = pytest.mark.anyio
@@ -25,6 +27,12 @@ pytestmark = pytest.mark.anyio
 def xserver() -> Iterator[XServer]:
     with running_xvfb(2560, 1600) as server:
         yield server
+
+
+def red_max(image: Image.Image) -> int:
+    """The brightest red in the image (a picture, not black or garbage, has some)."""
+    extrema = cast("tuple[tuple[int, int], ...]", image.convert("RGB").getextrema())
+    return extrema[0][1]
 
 
 def settings_for(display: str | None, **overrides) -> Settings:
@@ -48,6 +56,7 @@ def mean_difference(a: Image.Image, b: Image.Image) -> float:
 
 
 async def test_capture_shows_the_screen_downscaled_with_frame_facts(xserver):
+    # Over real HTTP (the rest of this file uses in-process clients: the same app and tools).
     async with serve(create_app(settings_for(xserver.display))) as url, Client(f"{url}/screen/mcp") as client:
         result = await client.call_tool("capture_screen", {})
     image = image_of(result)
@@ -69,7 +78,7 @@ async def test_capture_shows_the_screen_downscaled_with_frame_facts(xserver):
 
 
 async def test_region_in_png_is_the_exact_pixels_of_that_part(xserver):
-    async with serve(create_app(settings_for(xserver.display))) as url, Client(f"{url}/screen/mcp") as client:
+    async with in_process(settings_for(xserver.display)) as suite, Client(suite["screen"]) as client:
         result = await client.call_tool(
             "capture_screen",
             {"region": {"x": 101, "y": 203, "width": 640, "height": 400}, "format": "png", "display": 0},
@@ -84,7 +93,7 @@ async def test_region_in_png_is_the_exact_pixels_of_that_part(xserver):
 
 
 async def test_max_edge_and_webp(xserver):
-    async with serve(create_app(settings_for(xserver.display))) as url, Client(f"{url}/screen/mcp") as client:
+    async with in_process(settings_for(xserver.display)) as suite, Client(suite["screen"]) as client:
         result = await client.call_tool("capture_screen", {"max_edge": 500, "format": "webp", "quality": 60})
     image = image_of(result)
     assert image.format == "WEBP" and image.size == (500, 313)
@@ -92,7 +101,7 @@ async def test_max_edge_and_webp(xserver):
 
 
 async def test_all_displays_capture_has_no_display_index(xserver):
-    async with serve(create_app(settings_for(xserver.display))) as url, Client(f"{url}/screen/mcp") as client:
+    async with in_process(settings_for(xserver.display)) as suite, Client(suite["screen"]) as client:
         result = await client.call_tool("capture_screen", {"display": "all", "max_edge": 640})
     assert image_of(result).size == (640, 400)
     assert result.structured_content is not None and result.structured_content["display"] is None
@@ -100,7 +109,7 @@ async def test_all_displays_capture_has_no_display_index(xserver):
 
 
 async def test_zoom_recaptures_the_area_at_full_resolution(xserver):
-    async with serve(create_app(settings_for(xserver.display))) as url, Client(f"{url}/screen/mcp") as client:
+    async with in_process(settings_for(xserver.display)) as suite, Client(suite["screen"]) as client:
         first = await client.call_tool("capture_screen", {})
         assert first.structured_content is not None
         frame_id = first.structured_content["frame_id"]
@@ -118,7 +127,7 @@ async def test_zoom_recaptures_the_area_at_full_resolution(xserver):
 
 
 async def test_list_displays_reports_geometry(xserver):
-    async with serve(create_app(settings_for(xserver.display))) as url, Client(f"{url}/screen/mcp") as client:
+    async with in_process(settings_for(xserver.display)) as suite, Client(suite["screen"]) as client:
         result = await client.call_tool("list_displays", {})
     assert not result.is_error
     assert result.structured_content is not None
@@ -141,7 +150,7 @@ async def test_list_displays_reports_geometry(xserver):
     ],
 )
 async def test_bad_capture_requests_get_clear_errors(xserver, tool, arguments, message):
-    async with serve(create_app(settings_for(xserver.display))) as url, Client(f"{url}/screen/mcp") as client:
+    async with in_process(settings_for(xserver.display)) as suite, Client(suite["screen"]) as client:
         result = await client.call_tool(tool, arguments)
         assert result.is_error and message in text_of(result)
         # The server keeps serving after a bad request.
@@ -150,7 +159,7 @@ async def test_bad_capture_requests_get_clear_errors(xserver, tool, arguments, m
 
 async def test_zoom_outside_the_frame_and_expired_frames_are_errors(xserver):
     settings = settings_for(xserver.display, frame_cache_size=1)
-    async with serve(create_app(settings)) as url, Client(f"{url}/screen/mcp") as client:
+    async with in_process(settings) as suite, Client(suite["screen"]) as client:
         first = await client.call_tool("capture_screen", {"max_edge": 640})
         assert first.structured_content is not None
         old = first.structured_content["frame_id"]
@@ -166,8 +175,8 @@ async def test_zoom_outside_the_frame_and_expired_frames_are_errors(xserver):
 async def test_black_screen_is_not_returned_as_the_screen():
     with running_xvfb(640, 400, picture=Image.new("RGB", (640, 400))) as dark:
         async with (
-            serve(create_app(settings_for(dark.display))) as url,
-            Client(f"{url}/screen/mcp") as client,
+            in_process(settings_for(dark.display)) as suite,
+            Client(suite["screen"]) as client,
         ):
             result = await client.call_tool("capture_screen", {})
     assert result.is_error
@@ -176,7 +185,7 @@ async def test_black_screen_is_not_returned_as_the_screen():
 
 async def test_black_screen_after_a_good_one_returns_the_last_good_frame_marked_stale():
     with running_xvfb(640, 400) as xs:
-        async with serve(create_app(settings_for(xs.display))) as url, Client(f"{url}/screen/mcp") as client:
+        async with in_process(settings_for(xs.display)) as suite, Client(suite["screen"]) as client:
             good = await client.call_tool("capture_screen", {"format": "png"})
             show_picture(xs, Image.new("RGB", (640, 400)))  # the display "goes to sleep"
             stale = await client.call_tool("capture_screen", {"format": "png"})
@@ -185,14 +194,14 @@ async def test_black_screen_after_a_good_one_returns_the_last_good_frame_marked_
     assert "STALE" in text_of(stale) and "last good frame" in text_of(stale)
     # It is the good picture, not black, under a new frame id of its own.
     assert ImageChops.difference(image_of(stale), image_of(good)).getbbox() is None
-    assert image_of(stale).convert("RGB").getextrema()[0][1] > 100
+    assert red_max(image_of(stale)) > 100
 
 
 async def test_a_dark_region_of_a_lit_screen_is_content_not_a_black_frame():
     picture = busy_ui_picture(640, 400)
     picture.paste((0, 0, 0), (100, 100, 300, 200))  # a dark-mode pane
     with running_xvfb(640, 400, picture=picture) as xs:
-        async with serve(create_app(settings_for(xs.display))) as url, Client(f"{url}/screen/mcp") as client:
+        async with in_process(settings_for(xs.display)) as suite, Client(suite["screen"]) as client:
             result = await client.call_tool(
                 "capture_screen",
                 {"region": {"x": 120, "y": 120, "width": 100, "height": 50}, "format": "png"},
@@ -208,7 +217,7 @@ async def test_after_the_display_resizes_captures_use_the_new_layout():
     xs = start_x_server(command)
     try:
         show_picture(xs, busy_ui_picture(1280, 800))
-        async with serve(create_app(settings_for(xs.display))) as url, Client(f"{url}/screen/mcp") as client:
+        async with in_process(settings_for(xs.display)) as suite, Client(suite["screen"]) as client:
             before = await client.call_tool("capture_screen", {})
             resize = ["xrandr", "-d", xs.display, "--output", "VNC-0", "--mode", "1024x768"]
             subprocess.run(resize, check=True, timeout=10, capture_output=True)
@@ -218,18 +227,18 @@ async def test_after_the_display_resizes_captures_use_the_new_layout():
         xs.stop()
     assert image_of(before).size == (1280, 800)
     assert image_of(after).size == (1024, 768)
-    assert image_of(after).convert("RGB").getextrema()[0][1] > 100  # a picture, not garbage or black
+    assert red_max(image_of(after)) > 100  # a picture, not garbage or black
     assert displays.structured_content is not None
     assert displays.structured_content["displays"][0]["width"] == 1024
 
 
 async def test_without_a_display_the_server_starts_and_tools_explain(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
-    async with serve(create_app(settings_for(None))) as url:
-        async with Client(f"{url}/screen/mcp") as client:
+    async with in_process(settings_for(None)) as suite:
+        async with Client(suite["screen"]) as client:
             capture = await client.call_tool("capture_screen", {})
             displays = await client.call_tool("list_displays", {})
-        async with Client(f"{url}/pointer/mcp") as client:
+        async with Client(suite["pointer"]) as client:
             point = await client.call_tool("point_at", {"x": 1, "y": 1, "frame_id": "f_none"})
     for result in (capture, displays):
         assert result.is_error
@@ -238,16 +247,16 @@ async def test_without_a_display_the_server_starts_and_tools_explain(monkeypatch
 
 
 async def test_an_unreachable_display_is_explained():
-    async with serve(create_app(settings_for(":4097"))) as url, Client(f"{url}/screen/mcp") as client:
+    async with in_process(settings_for(":4097")) as suite, Client(suite["screen"]) as client:
         result = await client.call_tool("capture_screen", {})
     assert result.is_error and "Cannot open X display ':4097'" in text_of(result)
 
 
 async def test_tools_are_described_for_the_model():
-    async with serve(create_app(settings_for(None))) as url:
-        async with Client(f"{url}/screen/mcp") as client:
+    async with in_process(settings_for(None)) as suite:
+        async with Client(suite["screen"]) as client:
             screen_tools = {t.name: t for t in (await client.list_tools()).tools}
-        async with Client(f"{url}/pointer/mcp") as client:
+        async with Client(suite["pointer"]) as client:
             pointer_tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(screen_tools) == {"list_displays", "capture_screen", "zoom"}
     assert set(pointer_tools) == {"point_at", "highlight"}

@@ -8,13 +8,14 @@ import pytest
 from servers.skills import catalog as catalog_module
 from servers.skills.catalog import Catalog
 from servers.skills.files import (
+    MAX_FILES_PER_SKILL,
+    MAX_SKILL_MD_BYTES,
     FileContent,
     SkillFileError,
     list_skill_files,
     read_skill_file,
     resolve_skill_path,
 )
-from servers.skills.model import MAX_FILES_PER_SKILL, MAX_SKILL_MD_BYTES
 from servers.skills.search import SearchIndex
 from servers.skills.validation import check_skill_source
 from tests.support.skillfiles import write_raw, write_skill
@@ -278,3 +279,25 @@ def test_refresh_falls_back_to_a_shadowed_skill_and_keeps_other_diagnostics(tmp_
     assert catalog.skills["shared"].body == "from b"
     assert "already served from" not in _problems(catalog)
     assert "broken/SKILL.md" in _problems(catalog)  # untouched skills keep their diagnostics
+
+
+def test_a_word_in_the_name_outranks_the_description_which_outranks_the_body():
+    """BM25 field weights: the same word once in a skill's name (x3), description (x2) or body (x1). The
+    texts are otherwise alike and the name order runs the other way, so only the weights decide."""
+    index = SearchIndex()
+    index.add(
+        "zebra-crossing", "Road safety lessons for children.", "Look left and right before walking across."
+    )
+    index.add(
+        "road-lessons", "Zebra crossing safety for children.", "Look left and right before walking across."
+    )
+    index.add(
+        "crossing-safety", "Road safety lessons for children.", "Look left and right before a zebra crossing."
+    )
+    for i in range(20):
+        index.add(f"filler-{i}", f"Unrelated topic number {i}.", "Nothing about the animal here at all.")
+    assert [name for name, _ in index.search("zebra", 5)] == [
+        "zebra-crossing",
+        "road-lessons",
+        "crossing-safety",
+    ]

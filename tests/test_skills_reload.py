@@ -61,6 +61,7 @@ async def test_add_edit_delete_reach_an_in_process_client(tmp_path):
     heard = Notifications()
     server = create_server(_settings(tmp_path))
     async with Client(server, mode="legacy", message_handler=heard) as client:
+        assert client.server_capabilities.tools is not None
         assert client.server_capabilities.tools.list_changed is True
         write_skill(tmp_path, "second", body="Second skill body v1.\n")
         await heard.wait_for(ToolListChangedNotification)
@@ -93,7 +94,7 @@ async def test_add_edit_delete_reach_an_in_process_client(tmp_path):
         (tmp_path / "first" / "SKILL.md").unlink()
         await heard.wait_for(ToolListChangedNotification, count=3)
         result = await client.call_tool("load_skill", {"name": "first"})
-        assert result.is_error
+        assert result.is_error and "No skill named 'first'" in _text(result)
         assert [r.uri for r in (await client.list_resources(cache_mode="bypass")).resources] == [
             "skill://second/SKILL.md",
             "skill://third/SKILL.md",
@@ -122,8 +123,9 @@ async def test_a_stateful_http_session_hears_list_changed_on_its_stream(tmp_path
         serve(create_app(_settings(tmp_path, stateless=False))) as url,
         Client(f"{url}/skills/mcp", mode="legacy", message_handler=heard) as client,
     ):
-        assert client.server_capabilities.tools.list_changed is True
-        assert client.server_capabilities.resources.list_changed is True
+        capabilities = client.server_capabilities
+        assert capabilities.tools is not None and capabilities.tools.list_changed is True
+        assert capabilities.resources is not None and capabilities.resources.list_changed is True
         write_skill(tmp_path, "added-over-http")
         await heard.wait_for(ToolListChangedNotification)
         await heard.wait_for(ResourceListChangedNotification)
@@ -153,7 +155,7 @@ async def test_a_2026_client_listens_in_stateless_mode(tmp_path):
             with anyio.fail_after(WAIT):
                 async for event in subscription:
                     if type(event).__name__ == "ResourceUpdated":
-                        assert event.uri == "skill://first/SKILL.md"
+                        assert getattr(event, "uri", None) == "skill://first/SKILL.md"
                         break
         tools = await client.list_tools()
         load = next(t for t in tools.tools if t.name == "load_skill")
@@ -165,6 +167,7 @@ async def test_stateless_legacy_sessions_see_changes_on_their_next_session(tmp_p
     async with serve(create_app(_settings(tmp_path, stateless=True))) as url:
         async with Client(f"{url}/skills/mcp", mode="legacy") as client:
             # No standing stream exists in stateless mode, so no listChanged promise is made.
+            assert client.server_capabilities.tools is not None
             assert not client.server_capabilities.tools.list_changed
         write_skill(tmp_path, "second", body="Now here.\n")
         with anyio.fail_after(WAIT):
@@ -235,3 +238,17 @@ async def test_watching_falls_back_to_polling_when_the_os_refuses_a_watch(tmp_pa
         write_skill(tmp_path, "second")
         await heard.wait_for(ToolListChangedNotification)
         assert not (await client.call_tool("load_skill", {"name": "second"})).is_error
+
+
+async def test_a_reload_rewrites_the_instructions_new_sessions_receive(tmp_path):
+    write_skill(tmp_path, "first-skill")
+    server = create_server(_settings(tmp_path, skills_reload=False))  # refresh() stands in for the watcher
+    async with Client(server, mode="legacy") as client:
+        before = client.instructions or ""
+    assert "1 skills" in before and "first-skill" in before and "second-skill" not in before
+    write_skill(tmp_path, "second-skill")
+    change = await server.runtime.refresh()
+    assert list(change.added) == ["second-skill"]
+    async with Client(server, mode="legacy") as client:
+        after = client.instructions or ""
+    assert "2 skills" in after and "first-skill, second-skill" in after

@@ -91,7 +91,7 @@ async def test_search_skills_ranks_and_excerpts(library):
         none = await client.call_tool("search_skills", {"query": "quantum chromodynamics"})
         assert "No skill matches" in _text(none)
         bad = await client.call_tool("search_skills", {"query": "x", "limit": 0})
-        assert bad.is_error
+        assert bad.is_error and "limit" in _text(bad) and "greater than or equal to 1" in _text(bad)
 
 
 async def test_load_skill_returns_body_and_files(library):
@@ -169,16 +169,16 @@ async def test_skills_are_resources(library):
             "skill://{name}/{+path}",
         }
         skill_md = await client.read_resource("skill://blender-basics/SKILL.md")
-        assert skill_md.contents[0].text.startswith("---\nname: blender-basics")
+        assert getattr(skill_md.contents[0], "text", "").startswith("---\nname: blender-basics")
         reference = await client.read_resource("skill://blender-basics/references/shortcuts.md")
-        assert reference.contents[0].text == "# Shortcuts\nG grab"
+        assert getattr(reference.contents[0], "text", None) == "# Shortcuts\nG grab"
         image = await client.read_resource("skill://blender-basics/assets/layout.png")
         assert image.contents[0].mime_type == "image/png"
-        assert base64.b64decode(image.contents[0].blob) == PNG
+        assert base64.b64decode(getattr(image.contents[0], "blob", "")) == PNG
         # Any other binary file comes back as a blob too (SEP-2640: every file of a skill is readable).
         data = await client.read_resource("skill://blender-basics/assets/data.bin")
         assert data.contents[0].mime_type == "application/octet-stream"
-        assert base64.b64decode(data.contents[0].blob) == b"\0\1"
+        assert base64.b64decode(getattr(data.contents[0], "blob", "")) == b"\0\1"
         for uri, reason in [
             ("skill://nope/SKILL.md", "unknown skill"),
             ("skill://blender-basics/../git-recovery/SKILL.md", "'..' is not allowed"),
@@ -246,7 +246,7 @@ async def test_bad_skill_files_are_skipped_and_the_rest_still_serve(tmp_path):
             "fifo-skill",
         ):
             result = await client.call_tool("load_skill", {"name": name})
-            assert result.is_error, name
+            assert result.is_error and f"No skill named {name!r}" in _text(result), name
         assert not (await client.call_tool("load_skill", {"name": "good-one"})).is_error
 
 
@@ -268,3 +268,52 @@ async def test_list_skills_refuses_a_malformed_cursor(library):
         # A well-formed cursor past the end is an empty last page, not an error.
         result = await client.call_tool("list_skills", {"cursor": "zzz"})
         assert not result.is_error
+
+
+@pytest.mark.parametrize(
+    ("blocked", "method", "arguments"),
+    [
+        ("servers.skills.tools.format_load", "call_tool", ("load_skill", {"name": "blender-basics"})),
+        (
+            "servers.skills.resources.read_skill_file",
+            "read_resource",
+            ("skill://blender-basics/references/shortcuts.md",),
+        ),
+        ("servers.skills.resources.read_skill_md", "read_resource", ("skill://git-recovery/SKILL.md",)),
+    ],
+)
+async def test_a_slow_disk_read_does_not_hold_up_other_requests(
+    library, monkeypatch, blocked, method, arguments
+):
+    """Skill files are read (and folders walked) in a worker thread: while one read waits on the disk,
+    the event loop goes on answering other calls."""
+    import threading
+
+    import anyio
+
+    module_name, _, attribute = blocked.rpartition(".")
+    module = __import__(module_name, fromlist=[attribute])
+    original = getattr(module, attribute)
+    release, entered = threading.Event(), threading.Event()
+
+    def slow(*args):
+        entered.set()
+        release.wait(10)
+        return original(*args)
+
+    monkeypatch.setattr(module, attribute, slow)
+    async with Client(create_server(_settings(library))) as client:
+        results = []
+
+        async def slow_call():
+            results.append(await getattr(client, method)(*arguments))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow_call)
+            with anyio.fail_after(5):
+                assert await anyio.to_thread.run_sync(entered.wait, 5)
+                # The slow read is in progress; a call that touches no file must still be answered.
+                listed = _text(await client.call_tool("list_skills", {}))
+            assert "blender-basics" in listed and not results
+            release.set()
+    assert len(results) == 1

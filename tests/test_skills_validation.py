@@ -88,9 +88,9 @@ def generate_corpus(root: Path, rng: random.Random) -> list[Path]:
         [NAME_VARIANTS, DESCRIPTION_VARIANTS, COMPATIBILITY_VARIANTS, EXTRA_VARIANTS]
     ):
         for key in variants:
-            choice = list(base)
-            choice[axis] = key
-            cases.append((tuple(choice), False))
+            variant: list[str] = list(base)
+            variant[axis] = key
+            cases.append((tuple(variant), False))
     for _ in range(60):
         choice = (
             rng.choice(list(NAME_VARIANTS)),

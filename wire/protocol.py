@@ -175,10 +175,10 @@ class Capture(_Message):
     request_id: Id
     display: int | Literal["all"] | None = None
     region: Rect | None = None
-    max_edge: int = Field(1280, ge=16, le=8192)
+    max_edge: int = Field(default=1280, ge=16, le=8192)
     format: Literal["jpeg", "png", "webp"] = "jpeg"
-    quality: int = Field(80, ge=1, le=100)
-    wait: float = Field(5.0, ge=0, le=60)
+    quality: int = Field(default=80, ge=1, le=100)
+    wait: float = Field(default=5.0, ge=0, le=60)
     """How long the hub will wait; the client may hold the request that long for a settling display."""
 
 

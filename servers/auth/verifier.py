@@ -9,7 +9,7 @@ from mcp.server.auth.provider import AccessToken
 
 from servers.auth.tokens import InvalidTokenError, TokenClaims, TokenKeys, verify
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("realtime_mcp.auth")
 
 
 class JwtTokenVerifier:

@@ -40,6 +40,11 @@ EXPIRED_CODE = "token_expired"
 """The fatal error sent when a minted token's `exp` passes on an open link."""
 
 
+# What a send or close on a link that is gone raises: Starlette's disconnect, a RuntimeError for a send
+# after the close, an OSError from the server's transport. Anything else is a bug and propagates.
+_LINK_GONE = (WebSocketDisconnect, RuntimeError, OSError)
+
+
 class _Link:
     """Sends on one WebSocket, one at a time (tool calls and the heartbeat send concurrently).
 
@@ -71,14 +76,14 @@ class _Link:
             with anyio.fail_after(min(self.send_timeout, CLOSE_TIMEOUT)):
                 async with self._lock:
                     await self.websocket.close(code=code, reason=reason[:120])
-        except Exception as e:  # already closed by the peer, or it stopped reading
+        except (TimeoutError, *_LINK_GONE) as e:  # already closed by the peer, or it stopped reading
             log.debug("close after disconnect: %s", type(e).__name__)
 
 
 async def _refuse(link: _Link, code: str, message: str) -> None:
     try:
         await link.send_text(p.error(code, message, fatal=True))
-    except Exception as e:
+    except _LINK_GONE as e:
         log.debug("refusal not sent: %s", type(e).__name__)
     await link.close(POLICY_VIOLATION, code)
 
@@ -294,7 +299,8 @@ async def _heartbeat(relay: RelayDevice, link: _Link, interval: float, scope: an
         seq += 1
         try:
             await link.send_text(p.encode(p.Ping(seq=seq)))
-        except Exception:
+        except _LINK_GONE as e:
+            log.info("device %s: ping not sent (%s): dropping the link", relay.id, type(e).__name__)
             relay.close("the link broke")
             scope.cancel()
             return

@@ -45,7 +45,7 @@ from servers.hub.device import (
 from servers.settings import Settings
 from wire.geometry import DisplayInfo, Rect
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("realtime_mcp.devices")
 
 T = TypeVar("T")
 

@@ -317,12 +317,13 @@ class RelayDevice(Device):
 
     async def _ask(self, message: p.Capture | p.MovePointer | p.Highlight, wait: float) -> object:
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        text = p.encode(message)  # outside the try: a bad message is a bug, not a broken link
         self._pending[message.request_id] = future
         try:
             with anyio.fail_after(wait):  # the send too: a device that stops reading blocks it
                 try:
-                    await self._send(p.encode(message))
-                except Exception as e:
+                    await self._send(text)
+                except Exception as e:  # whatever the transport raises; chained for the log
                     raise DeviceUnavailableError(
                         f"Device {self.id!r} could not be reached: the link broke."
                     ) from e

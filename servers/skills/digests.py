@@ -12,7 +12,7 @@ import os
 import stat
 import threading
 
-from servers.skills.model import MAX_READ_BYTES, MAX_SKILL_MD_BYTES
+from servers.skills.files import MAX_READ_BYTES, MAX_SKILL_MD_BYTES
 
 _CHUNK = 256 * 1024
 # Larger than any file the server serves (SKILL.md and other files are capped below this).

@@ -28,8 +28,8 @@ from mcp_types import INVALID_PARAMS, PaginatedRequestParams, RequestParams, Res
 from servers.skills.catalog import Catalog
 from servers.skills.cursor import CursorError, check_cursor
 from servers.skills.digests import FileDigests
-from servers.skills.files import IMAGE_TYPES, TEXT_TYPES
-from servers.skills.model import MAX_FILES_PER_SKILL, Skill, normalize_name
+from servers.skills.files import IMAGE_TYPES, MAX_FILES_PER_SKILL, TEXT_TYPES
+from servers.skills.model import Skill, normalize_name
 
 EXTENSION_ID = "io.modelcontextprotocol/skills"
 SCHEME = "skill://"

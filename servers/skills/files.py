@@ -7,15 +7,18 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from servers.skills.model import (
-    MAX_FILES_PER_SKILL,
-    MAX_READ_BYTES,
-    MAX_SKILL_MD_BYTES,
-    MAX_WALK_DEPTH,
-    SKILL_FILE_NAMES,
-    Skill,
-)
+if TYPE_CHECKING:
+    from servers.skills.model import Skill
+
+# Safety caps: what one skill may cost the server.
+MAX_SKILL_MD_BYTES = 256 * 1024
+MAX_READ_BYTES = 1024 * 1024
+MAX_FILES_PER_SKILL = 200
+MAX_WALK_DEPTH = 6
+
+SKILL_FILE_NAMES = ("SKILL.md", "skill.md")
 
 IMAGE_TYPES = {
     ".png": "image/png",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from servers.skills.files import list_skill_files
 from servers.skills.frontmatter import FrontmatterSyntaxError, ParsedFrontmatter, read_frontmatter
 
 MAX_NAME_LENGTH = 64
@@ -18,14 +19,9 @@ MAX_DESCRIPTION_LENGTH = 1024
 MAX_COMPATIBILITY_LENGTH = 500
 ALLOWED_FIELDS = frozenset({"name", "description", "license", "allowed-tools", "metadata", "compatibility"})
 
-# Safety caps: what one skill may cost the server.
-MAX_SKILL_MD_BYTES = 256 * 1024
+# Safety caps: what one skill's frontmatter may cost the server (its files: servers.skills.files).
 MAX_FRONTMATTER_BYTES = 32 * 1024
-MAX_READ_BYTES = 1024 * 1024
-MAX_FILES_PER_SKILL = 200
-MAX_WALK_DEPTH = 6
 
-SKILL_FILE_NAMES = ("SKILL.md", "skill.md")
 # A folder of skills often documents itself; these markdown files are not one-file skills.
 NOT_SKILLS = frozenset({"readme.md", "license.md", "changelog.md", "contributing.md"})
 
@@ -133,7 +129,5 @@ class Skill:
     def files(self) -> list[str]:
         """The skill's other files, relative to its folder (cached; a change reloads the skill)."""
         if self._files is None:
-            from servers.skills.files import list_skill_files  # avoids an import cycle
-
             self._files = list_skill_files(self.folder) if self.folder is not None else []
         return self._files

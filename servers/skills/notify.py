@@ -30,14 +30,9 @@ from mcp.server.subscriptions import (
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from servers.sdk_internals import request_connection
+
 log = logging.getLogger("realtime_mcp.skills")
-
-
-def _connection(ctx: ServerRequestContext[Any, Any]) -> Connection | None:
-    # ServerSession exposes no public handle on its connection; the standalone channel and the
-    # per-connection exit stack live there (see the module docstring).
-    connection = getattr(ctx.session, "_connection", None)
-    return connection if isinstance(connection, Connection) else None
 
 
 class ChangeNotifier:
@@ -52,7 +47,7 @@ class ChangeNotifier:
         return len(self._connections)
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        connection = _connection(ctx)
+        connection = request_connection(ctx)
         notifiable = (
             connection is not None
             and connection.has_standalone_channel

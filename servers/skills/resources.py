@@ -11,6 +11,7 @@ import base64
 from typing import Any
 from urllib.parse import unquote
 
+import anyio.to_thread
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
@@ -97,14 +98,14 @@ class SkillResources:
                     INVALID_PARAMS, f"skill {name!r} is a one-file skill: only SKILL.md", data={"uri": uri}
                 )
             try:
-                text = read_skill_md(skill)
+                text = await anyio.to_thread.run_sync(read_skill_md, skill)
             except SkillFileError as e:
                 raise MCPError(INVALID_PARAMS, str(e), data={"uri": uri}) from e
             return ReadResourceResult(
                 contents=[TextResourceContents(uri=uri, text=text, mime_type="text/markdown")]
             )
         try:
-            content = read_skill_file(skill.folder, path)
+            content = await anyio.to_thread.run_sync(read_skill_file, skill.folder, path)
         except SkillFileError as e:
             raise MCPError(INVALID_PARAMS, str(e), data={"uri": uri}) from e
         if content.kind == "text":

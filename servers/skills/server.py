@@ -26,6 +26,7 @@ from pydantic import Field
 
 from servers import __version__
 from servers.hub.hub import Hub
+from servers.sdk_internals import lowlevel_server
 from servers.settings import Settings
 from servers.skills.catalog import Catalog, Change
 from servers.skills.extension import SkillsExtension
@@ -69,7 +70,7 @@ class SkillsServer(MCPServer[Any]):
         self.tools = SkillTools(runtime.catalog, runtime)
         """The tool bodies, for the Realtime bridge's function mode."""
         resources = SkillResources(runtime.catalog)
-        lowlevel = self._lowlevel_server
+        lowlevel = lowlevel_server(self)
         lowlevel.add_request_handler("resources/list", PaginatedRequestParams, resources.list_resources)
         lowlevel.add_request_handler(
             "resources/templates/list", PaginatedRequestParams, resources.list_templates
@@ -78,7 +79,7 @@ class SkillsServer(MCPServer[Any]):
 
     def set_instructions(self, text: str) -> None:
         # Read at every `initialize`, so new sessions see the current catalog.
-        self._lowlevel_server.instructions = text
+        lowlevel_server(self).instructions = text
 
 
 def create_server(settings: Settings, *, hub: Hub | None = None) -> SkillsServer:

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from servers.skills.files import SKILL_FILE_NAMES
 from servers.skills.model import (
     MAX_DESCRIPTION_LENGTH,
     NOT_SKILLS,
-    SKILL_FILE_NAMES,
     Skill,
     is_valid_name,
     normalize_name,

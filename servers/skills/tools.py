@@ -67,14 +67,14 @@ class SkillTools:
         skill = self.catalog.get(name)
         if skill is None:
             return SkillAnswer(unknown_skill(self.catalog, name), error=True)
-        return SkillAnswer(format_load(skill))
+        return SkillAnswer(await anyio.to_thread.run_sync(format_load, skill))  # lists the folder once
 
     async def read_skill_file(self, name: str, path: str) -> SkillAnswer:
         skill = self.catalog.get(name)
         if skill is None:
             return SkillAnswer(unknown_skill(self.catalog, name), error=True)
         if path.strip("/") in ("SKILL.md", "skill.md"):
-            return SkillAnswer(format_load(skill))
+            return SkillAnswer(await anyio.to_thread.run_sync(format_load, skill))  # lists the folder once
         if skill.folder is None:
             return SkillAnswer(f"'{skill.name}' is a one-file skill: it has no other files.", error=True)
         try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from servers.skills.files import MAX_SKILL_MD_BYTES, SKILL_FILE_NAMES
 from servers.skills.frontmatter import (
     Deviation,
     FrontmatterSyntaxError,
@@ -24,9 +25,7 @@ from servers.skills.model import (
     ALLOWED_FIELDS,
     MAX_COMPATIBILITY_LENGTH,
     MAX_DESCRIPTION_LENGTH,
-    MAX_SKILL_MD_BYTES,
     NOT_SKILLS,
-    SKILL_FILE_NAMES,
     FrontmatterError,
     decode_skill_md,
     name_problems,

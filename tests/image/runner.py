@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 
 @dataclass(frozen=True)
@@ -141,13 +141,16 @@ class ChrootRunner(ImageRunner):
             os.setuid(uid)
 
         with _outputs(log) as outputs:
-            return subprocess.Popen(
-                list(argv or self.config.command),
-                env=full_env,
-                preexec_fn=enter_image,  # chroot(2) has to happen in the child, before exec
-                stdin=subprocess.DEVNULL,
-                **outputs,
-                start_new_session=True,
+            return cast(
+                "subprocess.Popen[bytes]",
+                subprocess.Popen(
+                    list(argv or self.config.command),
+                    env=full_env,
+                    preexec_fn=enter_image,  # chroot(2) has to happen in the child, before exec
+                    stdin=subprocess.DEVNULL,
+                    **outputs,
+                    start_new_session=True,
+                ),
             )
 
     def _bind(self, host_dir: Path, target: str) -> None:
@@ -191,7 +194,10 @@ class DockerRunner(ImageRunner):
             cmd += ["--volume", f"{host_dir}:{target}:ro"]
         cmd += [self.image, *(argv or [])]
         with _outputs(log) as outputs:
-            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **outputs, start_new_session=True)
+            return cast(
+                "subprocess.Popen[bytes]",
+                subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **outputs, start_new_session=True),
+            )
 
     def close(self) -> None:
         for name in self._names:

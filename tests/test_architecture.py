@@ -1,0 +1,101 @@
+"""Rules of the code's shape, read from the source: no import cycles, one `realtime_mcp.*` logger tree."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("servers", "capture_client", "wire")
+# Other libraries' own loggers the code configures (a filter, a redacting wrapper), never logs its own to.
+FOREIGN_LOGGERS = {"uvicorn.error", "websockets.client"}
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The package modules `path` imports, wherever the import sits (function-level ones count too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                if full in modules:
+                    found.add(full)
+                elif node.module in modules:
+                    found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name in modules)
+    return found
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_module_imports_itself_back():
+    modules = _modules()
+    assert "servers.skills.model" in modules and "wire.protocol" in modules
+    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
+    assert _cycles(graph) == [], "import cycle: move what both sides need into the lower module"
+
+
+def test_every_logger_is_in_the_realtime_mcp_tree():
+    """Log configuration (levels, redaction, handlers) applies to `realtime_mcp`; a module logger named
+    after its module (`__name__`, `servers.auth.verifier`) escapes it."""
+    outside = []
+    count = 0
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "getLogger":
+                count += 1
+                arg = node.args[0] if node.args else None
+                value = arg.value if isinstance(arg, ast.Constant) else None
+                if not isinstance(value, str) or not (
+                    value == "realtime_mcp" or value.startswith("realtime_mcp.") or value in FOREIGN_LOGGERS
+                ):
+                    outside.append(f"{name}:{node.lineno}")
+    assert count >= 10
+    assert outside == []
