@@ -16,7 +16,7 @@ import logging
 from types import ModuleType
 from typing import Any
 
-from capture_client.hotkey import ChordDetector, HotkeyError
+from capture_client.chord import ChordDetector, HotkeyError
 
 log = logging.getLogger("realtime_mcp.capture")
 

@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from capture_client.backends.x11 import display_name, open_xlib_display
-from capture_client.hotkey import ChordDetector, HotkeyError
+from capture_client.chord import ChordDetector, HotkeyError
 
 log = logging.getLogger("realtime_mcp.capture")
 

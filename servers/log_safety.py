@@ -155,7 +155,7 @@ class SafeLogFilter(logging.Filter):
 def install(handlers: list[logging.Handler] | None = None) -> SafeLogFilter:
     """Put one `SafeLogFilter` on `handlers` (default: the root logger's)."""
     safe = SafeLogFilter()
-    for handler in handlers if handlers is not None else logging.getLogger().handlers:
+    for handler in handlers if handlers is not None else logging.root.handlers:
         if not any(isinstance(f, SafeLogFilter) for f in handler.filters):
             handler.addFilter(safe)
     return safe

@@ -104,7 +104,7 @@ def test_serve_tunes_the_allocator_at_start_up_when_it_captures_locally(monkeypa
 
     calls: list[str] = []
     monkeypatch.setattr(pipeline, "tune_allocator", lambda: calls.append("tuned"))
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append("served"))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, *args, **kwargs: calls.append("served"))
     assert main([*argv, "--skills", str(tmp_path), "--no-reload"]) == 0
     assert calls == (["tuned", "served"] if tuned else ["served"])
 

@@ -20,10 +20,21 @@ def _modules() -> dict[str, Path]:
     return modules
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
 def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
-    """The package modules `path` imports, wherever the import sits (function-level ones count too)."""
+    """The package modules `path` imports, wherever the import sits (function-level ones count too;
+    `if TYPE_CHECKING:` ones do not)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    # `if TYPE_CHECKING:` imports exist for annotations only: nothing is imported when the code runs.
+    for guard in [n for n in ast.walk(tree) if isinstance(n, ast.If) and _is_type_checking(n.test)]:
+        guard.body = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
