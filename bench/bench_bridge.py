@@ -28,6 +28,8 @@ KEY = "sk-bench-fake-key"
 
 
 def serve(port: int, display: str) -> None:
+    from pydantic import SecretStr
+
     from servers.app import create_app
     from servers.settings import Settings
 
@@ -35,7 +37,7 @@ def serve(port: int, display: str) -> None:
         display=display,
         local_device=False,
         auth=False,
-        device_tokens={DEVICE: TOKEN},
+        device_tokens={DEVICE: SecretStr(TOKEN)},
         public_url=f"http://127.0.0.1:{port}",
         call_tools="mcp",
         skills_reload=False,

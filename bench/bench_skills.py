@@ -175,24 +175,19 @@ def search_evaluation() -> tuple[int, int, list[tuple[str, str, str | None]]]:
 
 def skills_list_passes(root: Path) -> tuple[float, float, int]:
     """Seconds for two full skills/list passes through an in-process client, and the skill count."""
-    from typing import Any
-
     from mcp import Client
-    from mcp_types import Request
-    from pydantic import TypeAdapter
 
     from servers.settings import Settings
     from servers.skills.server import create_server
+    from tests.support.extension_requests import send_extension_request
 
     server = create_server(Settings(skills_dirs=[root], skills_reload=False, local_device=False, auth=False))
-    adapter = TypeAdapter(dict[str, Any])
 
     async def one_pass(client: Client) -> tuple[float, int]:
         start, cursor, seen = time.perf_counter(), None, 0
         while True:
             params = {"cursor": cursor} if cursor else {}
-            request = Request[dict[str, Any], str](method="skills/list", params=params)
-            result = await client.session.send_request(request, adapter)
+            result = await send_extension_request(client, "skills/list", **params)
             seen += len(result["skills"])
             cursor = result.get("nextCursor")
             if cursor is None:

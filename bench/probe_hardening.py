@@ -82,12 +82,14 @@ def x_clients() -> None:
 
 
 def wedged_link() -> None:
+    from servers.hub.relay import RelayDevice
     from tests.support.fake_device import device_hub, stuck_device, wait_for_device
 
     async def probe() -> float:
         async with device_hub(send_buffer=4096) as (hub, url), stuck_device(url):
             await wait_for_device(hub, "mac-1")
             relay = hub.devices.resolve("mac-1")
+            assert isinstance(relay, RelayDevice)
             with anyio.fail_after(60):
                 while relay.silence() < 0.2 and not relay.closed:
                     await anyio.sleep(0.01)

@@ -103,7 +103,7 @@ async def test_function_tools_mirror_the_mcp_tools_without_device(tmp_path):
 
 @pytest.mark.parametrize("turns", ["vad", "push-to-talk"])
 def test_a_bridged_mcp_session_carries_tokens_for_its_device(turns):
-    settings = Settings(call_tools="mcp", call_turns=turns, token_secret=SECRET)
+    settings = Settings(call_tools="mcp", call_turns=turns, token_secret=pydantic.SecretStr(SECRET))
     keys = TokenKeys.from_secrets(SECRET)
     factory = SessionFactory(settings, ["screen", "pointer"], keys, "https://mcp.example.com")
     session = factory.session("mac-7", with_model=True)

@@ -17,6 +17,7 @@ import websockets
 
 from servers.hub.device import CaptureRequest, DeviceError
 from servers.hub.hub import Hub
+from servers.hub.relay import RelayDevice
 from tests.support.fake_device import device_hub, stuck_device, wait_for_device
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
@@ -27,6 +28,7 @@ async def wedged(hub: Hub, *, silent_for: float = 1.0) -> None:
     with anyio.fail_after(30):
         await wait_for_device(hub, "mac-1")
         relay = hub.devices.resolve("mac-1")
+        assert isinstance(relay, RelayDevice)
         while relay.silence() < silent_for and not relay.closed:
             await anyio.sleep(0.05)
 

@@ -86,9 +86,12 @@ def run_main_loop_until(loop: MainRunLoop, done: threading.Event) -> None:
 def test_the_tap_hears_control_option_through_modifier_flags(mac):
     events: list[str] = []
     done = threading.Event()
-    detector = ChordDetector(
-        lambda: events.append("down"), on_release=lambda: (events.append("up"), done.set())
-    )
+
+    def released() -> None:
+        events.append("up")
+        done.set()
+
+    detector = ChordDetector(lambda: events.append("down"), on_release=released)
     hotkey = QuartzHotkey(detector).start()
     assert hotkey.live
     mac.q.type_flags(CONTROL)

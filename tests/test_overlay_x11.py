@@ -15,6 +15,7 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
 from PIL import Image
+from pydantic import SecretStr
 
 from capture_client.overlay.x11 import ACCENT, X11Overlay
 from servers.app import create_app
@@ -74,7 +75,7 @@ def relay_app():
         Settings(
             auth=False,
             local_device=False,
-            device_tokens={"desk": TOKEN},
+            device_tokens={"desk": SecretStr(TOKEN)},
             servers=["screen", "pointer"],
             skills_reload=False,
         )

@@ -15,6 +15,7 @@ import types
 
 import anyio
 import pytest
+from pydantic import SecretStr
 
 from capture_client import cli
 from capture_client.macos_signals import SLEEP_NOTIFICATIONS, WAKE_NOTIFICATIONS
@@ -35,7 +36,7 @@ def suite():
         Settings(
             auth=False,
             local_device=False,
-            device_tokens={"desk": TOKEN},
+            device_tokens={"desk": SecretStr(TOKEN)},
             servers=["screen", "pointer"],
             skills_reload=False,
         )

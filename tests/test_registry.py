@@ -22,10 +22,12 @@ class Named(Device):
     async def capture(self, request: CaptureRequest) -> Frame:
         raise NotImplementedError
 
-    async def move_pointer(self, x: float, y: float) -> PointerResult:
+    async def move_pointer(
+        self, x: float, y: float, *, label: str | None = None, move_cursor: bool = False
+    ) -> PointerResult:
         raise NotImplementedError
 
-    async def highlight(self, area: Rect, label: str | None) -> PointerResult:
+    async def highlight(self, area: Rect, label: str | None, *, move_cursor: bool = False) -> PointerResult:
         raise NotImplementedError
 
 

@@ -7,18 +7,17 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, Request
-from pydantic import TypeAdapter
+from mcp_types import INVALID_PARAMS, BlobResourceContents
 
 from servers.settings import Settings
-from servers.skills.extension import EXTENSION_ID, SKILLS_PAGE
+from servers.skills.extension import EXTENSION_ID, SKILLS_PAGE, SkillsExtension
 from servers.skills.server import create_server
+from tests.support.extension_requests import send_extension_request
 from tests.support.skillfiles import write_raw, write_skill
 
 pytestmark = pytest.mark.anyio
 
 ERAS = [pytest.param("legacy", id="2025-11-25"), pytest.param("auto", id="2026-07-28")]
-ANY = TypeAdapter(dict[str, Any])
 
 
 def _settings(*roots):
@@ -26,7 +25,7 @@ def _settings(*roots):
 
 
 async def call(client: Client, method: str, **params: Any) -> dict[str, Any]:
-    return await client.session.send_request(Request[dict[str, Any], str](method=method, params=params), ANY)
+    return await send_extension_request(client, method, **params)
 
 
 def sha(data: bytes) -> str:
@@ -108,7 +107,10 @@ async def test_every_listed_file_reads_back_with_its_digest(library):
         entry = (await call(client, "skills/get", uri="skill://pdf-tools/SKILL.md"))["skill"]
         for resource in entry["resources"]:
             content = (await client.read_resource(resource["uri"])).contents[0]
-            data = base64.b64decode(content.blob) if hasattr(content, "blob") else content.text.encode()
+            if isinstance(content, BlobResourceContents):
+                data = base64.b64decode(content.blob)
+            else:
+                data = content.text.encode()
             assert sha(data) == resource["digest"], resource["uri"]
             assert len(data) == resource["size"]
 
@@ -196,6 +198,7 @@ async def test_directory_read_pages_a_large_folder(tmp_path):
 async def test_digests_are_lazy_cached_and_never_stale(library):
     server = create_server(_settings(library))
     extension = server._extensions[0]
+    assert isinstance(extension, SkillsExtension)
     assert extension.digests.computed == 0  # start-up hashes nothing
     async with Client(server) as client:
         first = await call(client, "skills/get", uri="skill://pdf-tools/SKILL.md")

@@ -2,6 +2,7 @@
 
 import pytest
 from mcp import Client
+from mcp_types import CallToolResult, TextContent
 
 from servers.settings import Settings
 from servers.skills import search
@@ -11,6 +12,13 @@ from servers.skills.server import create_server
 from tests.support import search_eval
 
 pytestmark = pytest.mark.anyio
+
+
+def first_text(result: CallToolResult) -> str:
+    """The text of a tool result's first content item, which must be text."""
+    first = result.content[0]
+    assert isinstance(first, TextContent), first
+    return first.text
 
 
 @pytest.fixture
@@ -33,13 +41,13 @@ async def test_search_skills_answers_the_reported_misses_with_only_the_right_ski
     async with Client(create_server(settings)) as client:
         for query, wanted in list(search_eval.QUERIES.items())[:3]:
             result = await client.call_tool("search_skills", {"query": query})
-            text = result.content[0].text
+            text = first_text(result)
             assert text.splitlines()[1].startswith(f"1. {wanted} "), text
         # The pptx skill never says "powerpoint"; nothing that only matches "make" is offered beside it.
         result = await client.call_tool("search_skills", {"query": "make a powerpoint"})
-        assert result.content[0].text.startswith("1 skill(s)")
+        assert first_text(result).startswith("1 skill(s)")
         nothing = await client.call_tool("search_skills", {"query": "bake sourdough bread"})
-        assert "No skill matches" in nothing.content[0].text and "list_skills" in nothing.content[0].text
+        assert "No skill matches" in first_text(nothing) and "list_skills" in first_text(nothing)
 
 
 def test_field_weights_are_pinned():

@@ -24,7 +24,7 @@ import inspect
 import queue
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -401,7 +401,7 @@ class Layer:
 
 
 def overlay_parts(
-    loop: MainRunLoop, screens: list[tuple[tuple[float, float, float, float], float]], mouse=(0.0, 0.0)
+    loop: MainRunLoop, screens: Sequence[tuple[tuple[float, float, float, float], float]], mouse=(0.0, 0.0)
 ) -> dict[str, Any]:
     """AppKit, Quartz (Core Animation, CGPath, the mouse) and AppHelper for `MacOverlay`.
 
@@ -505,7 +505,7 @@ def run_main_loop_while(loop: MainRunLoop, work: Callable[[], Any], max_seconds:
 
 
 def screen_capture_kit(
-    displays: list[tuple[int, tuple[float, float, float, float]]],
+    displays: Sequence[tuple[int, tuple[float, float, float, float]]],
     server: WindowServer | None,
     make_image: Callable[[Any], Any],
     *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -12,7 +13,7 @@ def write_skill(
     body: str = "# Steps\n\nDo the thing carefully.\n",
     *,
     extra: str = "",
-    files: dict[str, bytes | str] | None = None,
+    files: Mapping[str, bytes | str] | None = None,
 ) -> Path:
     """`root/<name>/SKILL.md` with the given fields (plus raw `extra` frontmatter lines) and files."""
     folder = root / name
