@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from servers.hub.hub import Hub
 from servers.hub.tooling import resolve_frame
+from servers.ops.activity import activity_of
 from wire.geometry import Rect, image_area_to_pointer, image_to_pointer
 
 
@@ -54,6 +55,7 @@ async def point_at(
         display=moved.display if moved.display is not None else stored.geometry.display,
         label=label,
     )
+    activity_of(hub).point(target.id, frame_id, x, y, label)
     text = (
         f"Pointer moved to ({x:g}, {y:g}) of frame {frame_id}{_on(label)}: screen position "
         f"({moved.x:g}, {moved.y:g})."
@@ -87,6 +89,7 @@ async def highlight(
         label=label,
         area=area,
     )
+    activity_of(hub).point(target.id, frame_id, x + width / 2, y + height / 2, label, "highlight")
     text = (
         f"Highlighted {width:g}x{height:g} at ({x:g}, {y:g}) of frame {frame_id}{_on(label)}: "
         f"screen area {area.width:g}x{area.height:g} at ({area.x:g}, {area.y:g}); pointer at its centre "
