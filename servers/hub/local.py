@@ -41,8 +41,8 @@ from servers.hub.device import (
     PointerResult,
     new_layout_epoch,
 )
-from servers.settings import Settings
 from servers.ops import metrics
+from servers.settings import Settings
 from wire.geometry import DisplayInfo, Rect
 
 log = logging.getLogger(__name__)
