@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const thumbs = new Map(); // device id -> {frameId, url}
 let skillsData = null;
 let talk = null; // {pc, stream, callId}
+const displaysById = new Map(); // from the full state; the live stream leaves them out
 
 function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
 function headers(extra) {
@@ -39,11 +40,13 @@ function askToken(why) {
   $("token-input").focus();
 }
 
-async function refreshThumb(device) {
-  const img = document.querySelector(`img[data-device="${CSS.escape(device.id)}"]`);
-  if (!img || !device.frame) return;
+async function refreshThumb(img, device) {
   const known = thumbs.get(device.id);
-  if (known && known.frameId === device.frame.frame_id) { img.src = known.url; return; }
+  if (known && known.frameId === device.frame.frame_id) {
+    img.src = known.url;
+    img.dataset.frameId = known.frameId;
+    return;
+  }
   const res = await api("/console/api/frames/" + encodeURIComponent(device.id));
   const url = URL.createObjectURL(await res.blob());
   if (known) URL.revokeObjectURL(known.url);
@@ -57,11 +60,13 @@ function renderDevices(devices) {
   list.replaceChildren();
   if (!devices.length) list.append(el("li", { textContent: "No device. Connect a capture client: realtime-mcp capture --server URL --token TOKEN" }));
   for (const d of devices) {
+    if (d.displays) displaysById.set(d.id, d.displays);
+    d.displays = displaysById.get(d.id) || null;
     const item = el("li", { className: "device" });
     item.dataset.device = d.id;
     item.append(el("h3", { textContent: `${d.id} (${d.kind === "local" ? "this server's display" : "capture client"})` }));
     if (d.displays) {
-      item.append(el("p", { textContent: d.displays.map((s) => `display ${s.index}: ${s.width}×${s.height}${s.primary ? " (primary)" : ""}`).join("; ") }));
+      item.append(el("p", { textContent: d.displays.map((s) => `display ${s.index}: ${s.pixel_width}×${s.pixel_height} px${s.primary ? " (primary)" : ""}`).join("; ") }));
     }
     if (d.frame) {
       const fig = el("figure", { className: "thumb" });
@@ -80,7 +85,7 @@ function renderDevices(devices) {
       fig.append(el("figcaption", { textContent: `Frame ${d.frame.frame_id}, ${when}` }));
       if (d.frame.stale) fig.append(el("p", { className: "stale", textContent: "Stale: the last good frame." }));
       item.append(fig);
-      refreshThumb(d).catch((e) => setStatus("Thumbnail: " + e.message));
+      refreshThumb(img, d).catch((e) => setStatus("Thumbnail: " + e.message));
     } else {
       item.append(el("p", { className: "hint", textContent: "No frame yet (the latest capture_screen shows here)." }));
     }
