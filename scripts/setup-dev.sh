@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh Debian machine with Python 3.11+: the X servers
-# and tools the screen/pointer/capture tests drive, and a .venv with the package and dev tools.
+# and tools the screen/pointer/capture tests drive, Chromium for the console's browser tests, and a .venv with the package and dev tools.
 # Idempotent: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,8 @@ command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 command -v Xvnc >/dev/null 2>&1 || need+=(tigervnc-standalone-server)
 command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
 command -v xrandr >/dev/null 2>&1 || need+=(x11-xserver-utils)
+# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -45,7 +45,8 @@ async def sign_in(page: Any, url: str, value: str) -> None:
 THUMB_COLOURS = """(img) => {
   const c = document.createElement("canvas"); c.width = 20; c.height = 20;
   const g = c.getContext("2d"); g.drawImage(img, 0, 0, 20, 20);
-  return [[5, 5], [15, 5], [5, 15], [15, 15]].map(([x, y]) => Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3)));
+  const at = (x, y) => Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3));
+  return [[5, 5], [15, 5], [5, 15], [15, 15]].map(([x, y]) => at(x, y));
 }"""
 
 
