@@ -51,7 +51,8 @@ def register(subparsers: Any) -> None:
         metavar="ID=TOKEN",
         help="Accept a capture client for device ID with this token (repeatable).",
     )
-    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    p.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    p.add_argument("--log-format", choices=["text", "json"], help="Log lines as text or JSON (default text).")
     p.add_argument(
         "--public-url", help="The URL clients reach the suite at (names the OAuth resource, allowed Host)."
     )
@@ -75,10 +76,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from servers import log_safety
     from servers.app import create_app
     from servers.auth.secrets import AuthConfigError
     from servers.http_server import uvicorn_config
+    from servers.ops import logs
+    from servers.ops.startup import facts_of, startup_block
 
     try:
         settings = settings_from_args(args)
@@ -92,14 +94,25 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log_safety.install()  # every record, uvicorn's included (it logs through these handlers)
+    # One handler for every record, uvicorn's included, with the log-safety filter on it.
+    logs.configure(settings.log_level, settings.log_format)
     try:
         app = create_app(settings, standalone=args.server)
     except AuthConfigError as e:
         print(f"realtime-mcp serve: {e}", file=sys.stderr)
         return 2
-    where = "/mcp" if args.server else ", ".join(f"/{n}/mcp" for n in settings.servers)
-    log.info("realtime-mcp serving %s on http://%s:%d", where, settings.host, settings.port)
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    block = startup_block(settings, facts_of(app, settings, standalone=bool(args.server)))
+    config = uvicorn_config(app, settings, log_level=logs.library_level(settings.log_level).lower())
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # listening: now the URLs in the block answer
+                if settings.log_format == "json":
+                    for line in block:  # one record a line: each stays under the log-safety cap
+                        log.info("%s", line.strip())
+                else:
+                    print("\n".join(block), file=sys.stderr, flush=True)
+
+    Server(config).run()
     return 0

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="Log level (tokens and frame bytes are never logged at any level)."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or one JSON object per line for log shippers."
+    )
 
     # --- skills -------------------------------------------------------------------------
     skills_dirs: Annotated[list[Path], NoDecode] = Field(

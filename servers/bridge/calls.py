@@ -23,6 +23,7 @@ from servers.bridge.sequencer import Action, CallSequencer, Note, RunFunctions, 
 from servers.bridge.session import SessionFactory
 from servers.bridge.sideband import Sideband, SidebandError
 from servers.hub.hub import DeviceEvent, FramePushed, Hub, TalkChanged
+from servers.ops import logs
 from servers.settings import Settings
 
 log = logging.getLogger("realtime_mcp.bridge")
@@ -215,6 +216,9 @@ class BridgeManager:
 
     async def _serve(self, call: BridgedCall, inbox: MemoryObjectReceiveStream[DeviceEvent]) -> None:
         assert self.openai is not None
+        # This task's log lines (sideband, function calls) name the call and its device.
+        logs.CALL.set(call.call_id)
+        logs.DEVICE.set(call.device)
         key = self.settings.openai_api_key
         url = sideband_url(self.settings.openai_base_url, call.call_id)
         first = True

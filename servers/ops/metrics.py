@@ -8,6 +8,7 @@ lock and an add, so `capture_screen` pays nothing measurable. What is state rath
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -15,6 +16,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from servers.auth.verifier import caller_device
+from servers.ops import logs
+
+requests_log = logging.getLogger("realtime_mcp.requests")
 
 COUNTERS = CollectorRegistry(auto_describe=True)
 
@@ -62,6 +68,8 @@ def instrument_tools(server: Any, name: str) -> None:
     async def call_tool(tool: str, arguments: dict[str, Any], context: Any = None) -> Any:
         started = time.perf_counter()
         outcome = "crash"
+        named = arguments.get("device") if isinstance(arguments, dict) else None
+        device = logs.DEVICE.set(str(named) if named else caller_device())
         try:
             result = await inner(tool, arguments, context)
             outcome = "error" if getattr(result, "is_error", False) else "ok"
@@ -72,8 +80,11 @@ def instrument_tools(server: Any, name: str) -> None:
             raise
         finally:
             known = tool if tool in _known_tools(server) else "unknown"  # bounded label values
+            elapsed = time.perf_counter() - started
             TOOL_CALLS.labels(name, known, outcome).inc()
-            TOOL_SECONDS.labels(name, known).observe(time.perf_counter() - started)
+            TOOL_SECONDS.labels(name, known).observe(elapsed)
+            requests_log.info("tool %s.%s: %s in %.1f ms", name, known, outcome, elapsed * 1000)
+            logs.DEVICE.reset(device)
 
     server.call_tool = call_tool
 
