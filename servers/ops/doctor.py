@@ -87,7 +87,7 @@ def mss_probe(display: str | None) -> Screenshot:
     from PIL import Image
 
     options: dict[str, Any] = {"display": display} if sys.platform.startswith("linux") and display else {}
-    with mss.mss(**options) as sct:
+    with mss.MSS(**options) as sct:
         monitor = sct.monitors[1] if len(sct.monitors) > 1 else sct.monitors[0]
         raw = sct.grab(monitor)
     image = Image.frombytes("RGB", raw.size, raw.rgb)
