@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh Debian machine with Python 3.11+: the X servers
-# and tools the screen/pointer/capture tests drive, Chromium for the console's browser tests, and a .venv with the package and dev tools.
+# and tools the screen/pointer/capture tests drive, Chromium for the console's browser tests, and
+# a .venv with the package and dev tools.
 # Idempotent: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -31,11 +31,12 @@ class ContextIds(logging.Filter):
     """Adds `device` and `call` (and `ids`, their text form) to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        device, call = DEVICE.get(), CALL.get()
-        record.device = None if device is None else log_safety.safe_text(device, 64)
-        record.call = None if call is None else log_safety.safe_text(call, 64)
-        parts = [f"{k}={v}" for k, v in (("device", record.device), ("call", record.call)) if v]
-        record.ids = f" [{' '.join(parts)}]" if parts else ""
+        ids = {
+            key: None if value is None else log_safety.safe_text(value, 64)
+            for key, value in (("device", DEVICE.get()), ("call", CALL.get()))
+        }
+        parts = [f"{k}={v}" for k, v in ids.items() if v]
+        record.__dict__.update(ids, ids=f" [{' '.join(parts)}]" if parts else "")
         return True
 
 
