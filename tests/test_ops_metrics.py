@@ -87,3 +87,39 @@ def test_skills_skipped_counts_files_with_an_error() -> None:
 
     problems = [P("a", "error"), P("a", "error"), P("b", "warning"), P("c", "error")]
     assert metrics.skills_skipped(problems) == 2
+
+
+async def test_frames_devices_and_guard_pauses_from_a_real_capture_client(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from tests.support.capture_client import running_capture_client
+    from tests.support.fake_device import wait_for_device
+    from tests.support.xserver import running_xvfb, show_picture
+
+    settings = auth_settings(write_skill(tmp_path / "skills"))
+    headers = {"Authorization": f"Bearer {token('ops', ('metrics',))}"}
+    with running_xvfb(640, 400) as xserver:
+        async with (
+            auth_suite(settings) as (url, app),
+            running_capture_client(url, token("laptop", ("device",)), xserver.display),
+            httpx.AsyncClient(timeout=10) as http,
+        ):
+            await wait_for_device(app.state.hub, "laptop")
+            before = (await http.get(f"{url}/metrics", headers=headers)).text
+            async with mcp_client(f"{url}/screen/mcp", token("laptop", ("screen",))) as screen:
+                shot = await screen.call_tool("capture_screen", {})
+                assert not shot.is_error
+                show_picture(xserver, Image.new("RGB", (640, 400)))  # the display goes black
+                black = await screen.call_tool("capture_screen", {})
+            after = (await http.get(f"{url}/metrics", headers=headers)).text
+    assert "realtime_mcp_devices_connected 1.0" in after
+    captured = "realtime_mcp_frames_captured_total"
+    assert sample(after, captured, kind="relay") == sample(before, captured, kind="relay") + 1 + (
+        0 if black.is_error else 1
+    )
+    pauses = "realtime_mcp_guard_pauses_total"
+    assert sample(after, pauses, reason="black") == sample(before, pauses, reason="black") + 1
+    withheld = "realtime_mcp_frames_black_withheld_total"
+    assert sample(after, withheld) == sample(before, withheld) + 1
+    stale = "realtime_mcp_frames_stale_served_total"
+    assert sample(after, stale) == sample(before, stale) + (0 if black.is_error else 1)
