@@ -41,7 +41,9 @@ class ContextIds(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, device, call, and the exception."""
+    """One JSON object per line: time (UTC), level, logger, message, device, call, and the exception."""
+
+    converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
