@@ -20,15 +20,12 @@ from servers.settings import Settings
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    named = {n: logging.getLogger(n).level for n in ("realtime_mcp", *logs.LIBRARIES)}
     yield
     for h in list(root.handlers):
         root.removeHandler(h)
     for h in handlers:
         root.addHandler(h)
     root.setLevel(level)
-    for n, lvl in named.items():
-        logging.getLogger(n).setLevel(lvl)
 
 
 def test_json_lines_carry_device_and_call_ids_and_no_token_in_a_url(restore_logging: None) -> None:

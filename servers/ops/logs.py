@@ -23,7 +23,6 @@ LogFormat = Literal["text", "json"]
 DEVICE: ContextVar[str | None] = ContextVar("realtime_mcp_device", default=None)
 CALL: ContextVar[str | None] = ContextVar("realtime_mcp_call", default=None)
 
-LIBRARIES = ("uvicorn", "uvicorn.error", "mcp", "httpx", "httpcore", "websockets", "asyncio", "watchfiles")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(ids)s"
 
 
@@ -66,22 +65,43 @@ def library_level(level: str) -> str:
     return "DEBUG" if level.upper() == "DEBUG" else "WARNING"
 
 
+class QuietLibraries(logging.Filter):
+    """Below WARNING, only the suite's own `realtime_mcp.*` records pass (unless at DEBUG).
+
+    A handler filter rather than levels on the libraries' loggers: nothing process-wide changes
+    beyond the root logger, so another `configure` (or a test) starts from a clean slate.
+    """
+
+    def __init__(self, level: str) -> None:
+        super().__init__()
+        self._floor = logging.getLevelName(library_level(level))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (
+            record.levelno >= self._floor
+            or record.name == "realtime_mcp"
+            or record.name.startswith("realtime_mcp.")
+        )
+
+
 def configure(level: str, fmt: LogFormat = "text", stream: object = None) -> logging.Handler:
-    """Replace the root logger's handlers with one formatted, safe handler."""
+    """Put one formatted, safe handler on the root logger (replacing the one an earlier call put)."""
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
         handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
+    handler.addFilter(QuietLibraries(level))
     handler.addFilter(ContextIds())
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(library_level(level))
-    logging.getLogger("realtime_mcp").setLevel(level.upper())
-    for name in LIBRARIES:
-        logging.getLogger(name).setLevel(library_level(level))
+    root.setLevel(level.upper())
     log_safety.install([handler])
     return handler
+
+
+_HANDLER_NAME = "realtime_mcp"
