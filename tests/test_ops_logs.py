@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -90,3 +91,26 @@ def test_display_found_reads_the_setting_then_the_environment() -> None:
     assert display_found(Settings(), "linux", {}) is None
     assert display_found(Settings(local_device=False), "linux", {"DISPLAY": ":1"}) is None
     assert display_found(Settings(), "darwin", {}) == "this Mac's session"
+
+
+def test_serve_prints_the_block_once_listening_and_no_library_chatter(tmp_path: Path) -> None:
+    from tests.support.cli_server import running_serve
+
+    env = {"DISPLAY": "", "REALTIME_MCP_AUTH": "true", "REALTIME_MCP_TOKEN_SECRET": "s" * 40}
+    with running_serve("--no-local-device", "--no-reload", env=env) as served:
+        log = served.log()
+    assert f"MCP screen:   {served.url}/screen/mcp" in log
+    assert "realtime-mcp token mint --device local --scopes" in log
+    assert f"realtime-mcp capture --server {served.url} --token TOKEN" in log
+    assert "session manager started" not in log.lower()  # the SDK's INFO lines stay quiet
+    assert "Uvicorn running" not in log
+
+
+def test_serve_log_format_json_writes_one_object_a_line(tmp_path: Path) -> None:
+    from tests.support.cli_server import running_serve
+
+    with running_serve("--no-local-device", "--no-reload", "--log-format", "json") as served:
+        log = served.log()
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= entry.keys() for entry in lines)
+    assert any(entry["message"] == "realtime-mcp is ready." for entry in lines)
