@@ -137,6 +137,12 @@ async def test_talk_sends_the_browser_offer_through_the_suite_and_lists_the_call
         row = page.locator(f"#calls tr[data-call-id='{call_id}']")
         await row.wait_for()
         assert DEVICE in await row.inner_text()
+        # The model calls a tool over the bridge: the row lists it among the call's last tool calls.
+        fake_call = fake.calls[call_id]
+        await fake_call.wait_connected()
+        load = await fake_call.model_calls_function("load_skill", {"name": "blender"})
+        await fake_call.wait_for("conversation.item.create", lambda e: e["item"].get("call_id") == load)
+        await row.locator("td", has_text="load_skill").wait_for()
         await page.get_by_role("button", name="Hang up").click()
         await page.get_by_text("Not talking.").wait_for()
         await row.wait_for(state="detached")  # a hung-up call leaves the list

@@ -95,6 +95,13 @@ def _known_tools(server: Any) -> set[str]:
     return set(tools) if isinstance(tools, dict) else set()
 
 
+def count_bridge_function(name: str, outcome: str) -> None:
+    """A tool the Realtime bridge ran for a call (function mode): server `bridge`."""
+    from servers.bridge.function_tools import FUNCTIONS  # lazy: the bridge imports this module
+
+    TOOL_CALLS.labels("bridge", name if name in FUNCTIONS else "unknown", outcome).inc()
+
+
 def frame_served(kind: str, stale: bool) -> None:
     FRAMES_CAPTURED.labels(kind).inc()
     if stale:

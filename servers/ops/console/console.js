@@ -98,13 +98,15 @@ function renderCalls(calls, configured) {
   body.replaceChildren();
   if (!calls.length) {
     const text = configured ? "No call." : "The bridge has no OpenAI key (REALTIME_MCP_OPENAI_API_KEY).";
-    body.append(el("tr", {}, el("td", { colSpan: 5, textContent: text })));
+    body.append(el("tr", {}, el("td", { colSpan: 6, textContent: text })));
   }
   for (const c of calls) {
     const row = el("tr", {},
       el("td", { textContent: c.call_id }), el("td", { textContent: c.device }),
       el("td", { textContent: c.state + (c.responding ? " (responding)" : "") }),
-      el("td", { textContent: String(c.frames_sent) }), el("td", { textContent: c.last_error || "" }));
+      el("td", { textContent: String(c.frames_sent) }),
+      el("td", { textContent: (c.last_tools || []).map((t) => t.name + (t.outcome === "ok" ? "" : " (error)")).join(", ") }),
+      el("td", { textContent: c.last_error || "" }));
     row.dataset.callId = c.call_id;
     body.append(row);
   }
