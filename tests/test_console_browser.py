@@ -143,6 +143,17 @@ async def test_talk_sends_the_browser_offer_through_the_suite_and_lists_the_call
         load = await fake_call.model_calls_function("load_skill", {"name": "blender"})
         await fake_call.wait_for("conversation.item.create", lambda e: e["item"].get("call_id") == load)
         await row.locator("td", has_text="load_skill").wait_for()
+        # Push-to-talk: the microphone is on only while Space is held.
+        mic = "() => talk.stream.getAudioTracks()[0].enabled"
+        await page.get_by_label("Push-to-talk").check()
+        await page.get_by_text("Microphone off: hold Space to speak.").wait_for()
+        assert await page.evaluate(mic) is False
+        await page.keyboard.down("Space")
+        await page.get_by_text("Listening (microphone on).").wait_for()
+        assert await page.evaluate(mic) is True
+        await page.keyboard.up("Space")
+        await page.get_by_text("Microphone off: hold Space to speak.").wait_for()
+        assert await page.evaluate(mic) is False
         await page.get_by_role("button", name="Hang up").click()
         await page.get_by_text("Not talking.").wait_for()
         await row.wait_for(state="detached")  # a hung-up call leaves the list
