@@ -123,3 +123,31 @@ async def test_frames_devices_and_guard_pauses_from_a_real_capture_client(tmp_pa
     assert sample(after, withheld) == sample(before, withheld) + 1
     stale = "realtime_mcp_frames_stale_served_total"
     assert sample(after, stale) == sample(before, stale) + (0 if black.is_error else 1)
+
+
+async def test_console_frames_and_devices_of_a_bound_token_are_its_own_only(tmp_path: Path) -> None:
+    from servers.ops.activity import activity_of
+    from wire.geometry import FrameGeometry, Rect
+
+    settings = auth_settings(write_skill(tmp_path / "skills"))
+    geometry = FrameGeometry(
+        display=0,
+        area=Rect(x=0, y=0, width=64, height=64),
+        capture_width=64,
+        capture_height=64,
+        image_width=64,
+        image_height=64,
+    )
+
+    class Shot:
+        data, mime_type, captured_at, stale_reason = b"\xff\xd8jpeg", "image/jpeg", 0.0, None
+
+    Shot.geometry = geometry  # type: ignore[attr-defined]
+    async with auth_suite(settings) as (url, app), httpx.AsyncClient(timeout=10) as http:
+        activity_of(app.state.hub).frame("other", "f_1", Shot, "relay")
+        mine = {"Authorization": f"Bearer {token('mac-1', ('console',))}"}
+        theirs = {"Authorization": f"Bearer {token('other', ('console',))}"}
+        assert (await http.get(f"{url}/console/api/frames/other", headers=mine)).status_code == 404
+        shown = await http.get(f"{url}/console/api/frames/other", headers=theirs)
+        assert shown.status_code == 200 and shown.content == b"\xff\xd8jpeg"
+        assert (await http.get(f"{url}/console/api/frames/other")).status_code == 401
