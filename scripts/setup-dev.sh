@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh Debian machine with Python 3.11+: the X servers
 # and tools the screen/pointer/capture tests drive (xwd takes the overlay tests' own screenshots),
-# the MCP Inspector CLI (with the Node it needs) for the skills extension test, and a .venv with the
-# package and dev tools.
+# the MCP Inspector CLI (with the Node it needs) for the skills extension test, Chromium for the
+# console's browser tests, and a .venv with the package and dev tools.
 # Idempotent: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,8 @@ command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
 command -v xrandr >/dev/null 2>&1 || need+=(x11-xserver-utils)
 command -v xwd >/dev/null 2>&1 || need+=(x11-apps)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

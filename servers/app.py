@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from types import SimpleNamespace
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -26,6 +27,8 @@ from servers.hub.device_auth import DeviceAuth
 from servers.hub.endpoint import create_device_route
 from servers.hub.hub import Hub
 from servers.legacy_sse import LEGACY_SSE_SERVERS, with_legacy_sse
+from servers.ops.metrics import instrument_tools
+from servers.ops.routes import create_ops_routes
 from servers.settings import ServerName, Settings
 from servers.stateless_get import RefuseGet
 
@@ -45,6 +48,7 @@ def build_servers(settings: Settings, hub: Hub, names: Sequence[ServerName]) -> 
     for name in names:
         module = importlib.import_module(FACTORIES[name])
         servers[name] = module.create_server(settings, hub=hub)
+        instrument_tools(servers[name], name)
     return servers
 
 
@@ -105,6 +109,8 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
     bridge = create_bridge(settings, hub, servers, names, guard)
     at = 2 if DEVICE_SERVERS & set(names) else 1
     routes[at:at] = create_bridge_routes(bridge, hub, guard.verifier if guard else None)
+    state = SimpleNamespace(hub=hub, servers=servers, bridge=bridge)
+    routes[at:at] = create_ops_routes(state, guard.verifier if guard else None)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[dict[str, Any]]:

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "servers.auth.cli",
     "servers.realtime.cli",
     "capture_client.cli",
+    "servers.ops.doctor",
 )
 
 

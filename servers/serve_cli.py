@@ -49,7 +49,9 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
             item = get_args(kind)[0] if get_origin(kind) is list else str
             options.update(action="append", type=item if item in (Path, int) else str)
         elif get_origin(kind) is Literal:
-            options["choices"] = get_args(kind)
+            options["choices"] = choices = get_args(kind)
+            if all(isinstance(c, str) and c.isupper() for c in choices):
+                options["type"] = str.upper  # `--log-level debug` as well as DEBUG
         else:
             options["type"] = kind if kind in (int, float, Path) else str
         parser.add_argument(str(marker["flag"]), **options)
@@ -65,10 +67,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from servers import log_safety
     from servers.app import create_app
     from servers.auth.secrets import AuthConfigError
     from servers.http_server import uvicorn_config
+    from servers.ops import logs
+    from servers.ops.startup import facts_of, startup_block
 
     try:
         settings = settings_from_args(args)
@@ -82,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log_safety.install()  # every record, uvicorn's included (it logs through these handlers)
+    # One handler for every record, uvicorn's included, with the log-safety filter on it.
+    logs.configure(settings.log_level, settings.log_format)
     served = [args.server] if args.server else settings.servers
     if settings.local_device and {"screen", "pointer"} & set(served):
         from capture_client.pipeline import tune_allocator
@@ -94,7 +97,18 @@ def run(args: argparse.Namespace) -> int:
     except AuthConfigError as e:
         print(f"realtime-mcp serve: {e}", file=sys.stderr)
         return 2
-    where = "/mcp" if args.server else ", ".join(f"/{n}/mcp" for n in settings.servers)
-    log.info("realtime-mcp serving %s on http://%s:%d", where, settings.host, settings.port)
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    block = startup_block(settings, facts_of(app, settings, standalone=bool(args.server)))
+    config = uvicorn_config(app, settings, log_level=logs.library_level(settings.log_level).lower())
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # listening: now the URLs in the block answer
+                if settings.log_format == "json":
+                    for line in block:  # one record a line: each stays under the log-safety cap
+                        log.info("%s", line.strip())
+                else:
+                    print("\n".join(block), file=sys.stderr, flush=True)
+
+    Server(config).run()
     return 0

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         description="Log level (tokens and frame bytes are never logged at any level).",
         json_schema_extra=flag("--log-level"),
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or one JSON object per line for log shippers.",
+        json_schema_extra=flag("--log-format"),
+    )
 
     # --- skills -------------------------------------------------------------------------
     skills_dirs: Annotated[list[Path], NoDecode] = Field(

@@ -31,7 +31,8 @@ LINE_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNIN
 
 async def test_a_token_in_a_query_string_never_reaches_the_log():
     env = {"REALTIME_MCP_AUTH": "true", "REALTIME_MCP_TOKEN_SECRET": "s" * 40}
-    with running_serve("--no-local-device", "--no-reload", env=env) as served:
+    # At debug, so uvicorn's handshake lines are written at all (libraries stay at WARNING otherwise).
+    with running_serve("--no-local-device", "--no-reload", "--log-level", "DEBUG", env=env) as served:
         ws_url = served.url.replace("http://", "ws://")
         with pytest.raises(websockets.InvalidStatus):
             async with websockets.connect(f"{ws_url}/devices/connect?token={SECRET}"):

@@ -28,7 +28,8 @@ def register(subparsers: Any) -> None:
         default="skills,screen,pointer",
         help=f"Comma separated, among {', '.join(SCOPES)} (default skills,screen,pointer). "
         "`device` lets a capture client connect as the device; `call` lets an app start, attach and "
-        "manage Realtime calls for the device through the bridge (/realtime/calls).",
+        "manage Realtime calls for the device through the bridge (/realtime/calls); `console` opens the "
+        "/console page; `metrics` reads /metrics.",
     )
     mint.add_argument("--ttl", default="1h", help="Lifetime: seconds or 90s, 15m, 1h, 7d (default 1h).")
     mint.set_defaults(func=run_mint)

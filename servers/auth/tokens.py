@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import jwt
 
-SCOPES = ("skills", "screen", "pointer", "device", "call")
+SCOPES = ("skills", "screen", "pointer", "device", "call", "console", "metrics")
 """`skills`, `screen`, `pointer`: the MCP server of that name; `device`: connect as a capture client;
 `call`: start, attach and manage Realtime calls through the bridge (`/realtime/calls`)."""
 

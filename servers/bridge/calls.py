@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,12 +23,14 @@ from servers.bridge.sequencer import Action, CallSequencer, Note, RunFunctions, 
 from servers.bridge.session import SessionFactory
 from servers.bridge.sideband import Sideband, SidebandError
 from servers.hub.hub import DeviceEvent, FramePushed, Hub, TalkChanged
+from servers.ops import logs, metrics
 from servers.settings import Settings
 
 log = logging.getLogger("realtime_mcp.bridge")
 
 CallState = Literal["attaching", "attached", "reconnecting", "ended", "failed"]
 KEEP_ENDED = 32
+RECENT_TOOLS = 5
 """Ended calls still listed (with why they ended)."""
 DEVICE_EVENT_BUFFER = 8
 SETTLE_WAIT = 10.0
@@ -57,6 +59,8 @@ class BridgedCall:
     settled: anyio.Event = field(default_factory=anyio.Event)
     """Set once the sideband first attached, or failed to."""
     failure: SidebandError | None = None
+    recent_tools: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_TOOLS))
+    """The last function calls the bridge ran for this call (name, outcome, when), for the console."""
 
     @property
     def current_state(self) -> CallState:
@@ -81,6 +85,7 @@ class BridgedCall:
             "started_at": self.started_at,
             "last_error": self.last_error or self.sequencer.last_error,
             "ended": self.ended_reason,
+            "last_tools": list(self.recent_tools),
         }
 
 
@@ -215,6 +220,9 @@ class BridgeManager:
 
     async def _serve(self, call: BridgedCall, inbox: MemoryObjectReceiveStream[DeviceEvent]) -> None:
         assert self.openai is not None
+        # This task's log lines (sideband, function calls) name the call and its device.
+        logs.CALL.set(call.call_id)
+        logs.DEVICE.set(call.device)
         key = self.settings.openai_api_key
         url = sideband_url(self.settings.openai_base_url, call.call_id)
         first = True
@@ -280,6 +288,10 @@ class BridgeManager:
 
     async def _run_functions(self, call: BridgedCall, action: RunFunctions, tg: anyio.abc.TaskGroup) -> None:
         results = await self.runner.run_all(action.calls, call.device)
+        for function, result in zip(action.calls, results, strict=False):
+            outcome = "error" if result.output.startswith("Error") else "ok"
+            call.recent_tools.append({"name": function.name, "outcome": outcome, "at": time.time()})
+            metrics.count_bridge_function(function.name, outcome)
         await self._act(call, call.sequencer.functions_done(action.response_id, results), tg)
 
     async def _send(self, call: BridgedCall, event: dict[str, Any]) -> None:

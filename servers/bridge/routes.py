@@ -20,6 +20,7 @@ from servers.bridge.calls import BridgeManager, UnknownCallError
 from servers.bridge.openai_calls import CALL_ID, OpenAIError
 from servers.hub.device import DeviceError
 from servers.hub.hub import Hub
+from servers.ops import logs
 
 log = logging.getLogger("realtime_mcp.bridge")
 
@@ -74,6 +75,8 @@ def create_bridge_routes(manager: BridgeManager, hub: Hub, verifier: JwtTokenVer
     async def guarded(request: Request, handler: Any) -> Response:
         try:
             device = caller(request)
+            logs.DEVICE.set(device)  # this request's log lines name its device and call
+            logs.CALL.set(request.path_params.get("call_id"))
             return await handler(request, device)
         except _Refusal as e:
             return _error(e.status, e.code, str(e), e.headers)

@@ -42,6 +42,7 @@ from servers.hub.device import (
     PointerResult,
     new_layout_epoch,
 )
+from servers.ops import metrics
 from servers.settings import Settings
 from wire.geometry import DisplayInfo, Rect
 
@@ -161,6 +162,7 @@ class LocalDevice(Device):
             try:
                 encoded, epoch = await self._capture_with_reset(backends, request)
             except pipeline.BlackFrameError as e:
+                metrics.FRAMES_BLACK_WITHHELD.inc()
                 return self._stale_or_raise(str(e))
             except pipeline.CaptureRequestError as e:
                 raise CaptureRequestError(str(e)) from e

@@ -33,6 +33,7 @@ from servers.hub.device import (
 )
 from servers.hub.received_image import BadImageError, check_image
 from servers.log_safety import RateLimit, safe_text
+from servers.ops import metrics
 from wire import protocol as p
 from wire.geometry import DisplayInfo, FrameGeometry, Rect
 
@@ -157,6 +158,9 @@ class RelayDevice(Device):
         except _Failed as e:
             why = f"the device could not capture ({e.reply.code}: {e.reply.message})"
             error_type = BlackFrameError if e.reply.code in ("black", "reconfiguring") else DeviceError
+            if error_type is BlackFrameError:
+                metrics.GUARD_PAUSES.labels(e.reply.code).inc()
+                metrics.FRAMES_BLACK_WITHHELD.inc()
             retry = f" Try again in {e.reply.retry_after:.1f} s." if e.reply.retry_after else ""
             return self._fallback(key, request, why, error_type(f"No frame: {why}.{retry}"), cause=e)
         assert isinstance(reply, Frame)

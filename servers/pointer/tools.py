@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from servers.hub.device import PointerResult
 from servers.hub.hub import Hub
 from servers.hub.tooling import resolve_frame
+from servers.ops.activity import activity_of
 from wire.geometry import Rect, image_area_to_pointer, image_to_pointer
 
 
@@ -93,6 +94,7 @@ async def point_at(
         pointer_moved=_pointer_moved(moved),
         note=moved.note,
     )
+    activity_of(hub).point(target.id, frame_id, x, y, label)
     text = (
         f"Pointing at ({x:g}, {y:g}) of frame {frame_id}{_on(label)}: screen position "
         f"({moved.x:g}, {moved.y:g}). {_what_the_user_sees(moved, 'An overlay cursor')}"
@@ -130,6 +132,7 @@ async def highlight(
         pointer_moved=_pointer_moved(moved),
         note=moved.note,
     )
+    activity_of(hub).point(target.id, frame_id, x + width / 2, y + height / 2, label, "highlight")
     text = (
         f"Highlighted {width:g}x{height:g} at ({x:g}, {y:g}) of frame {frame_id}{_on(label)}: "
         f"screen area {area.width:g}x{area.height:g} at ({area.x:g}, {area.y:g}). "

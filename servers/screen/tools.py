@@ -14,6 +14,7 @@ from typing import Literal
 from servers.hub.device import CaptureRequest, Device, Frame
 from servers.hub.hub import Hub
 from servers.hub.tooling import resolve_frame
+from servers.ops.activity import activity_of
 from servers.screen.describe import (
     CaptureResult,
     DisplaysResult,
@@ -42,6 +43,7 @@ def _captured(hub: Hub, device: Device, frame: Frame, *, zoomed_from: str | None
     # hosted-MCP client asked for it, and that client only passes the text on.
     text = capture_text(stored.frame_id, frame, zoomed_from=zoomed_from)
     hub.pixels.put(stored.frame_id, device.id, frame.data, frame.mime_type, text)
+    activity_of(hub).frame(device.id, stored.frame_id, frame, device.kind)
     return Captured(
         frame_id=stored.frame_id,
         frame=frame,

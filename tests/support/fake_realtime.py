@@ -58,7 +58,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import uvicorn
@@ -127,7 +127,7 @@ class FakeRealtime:
 
     # ---- lifecycle ----
 
-    async def __aenter__(self) -> FakeRealtime:
+    async def __aenter__(self) -> Self:
         self._changed = anyio.Event()
         await self._stack.enter_async_context(self._serve())
         return self
