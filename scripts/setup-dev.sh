@@ -37,17 +37,24 @@ else
 fi
 
 # The MCP Inspector 2.x CLI needs Node >= 22.19; Debian ships 18 and this machine may have 20. npm's
-# `node` package carries an official Node binary, so both are installed side by side, pinned, under
+# `node-linux-<arch>` package is the official Node binary itself (the `node` wrapper package fetches it
+# in a postinstall step that fails now and then), so both are installed side by side, pinned, under
 # .tools/inspector (tests put its node_modules/.bin first on PATH). Reinstalled only when a pin changes.
 INSPECTOR_VERSION=2.12.0
 NODE_VERSION=22.23.3
+case "$(uname -m)" in
+  x86_64) node_arch=x64 ;;
+  aarch64 | arm64) node_arch=arm64 ;;
+  *) node_arch="$(uname -m)" ;;
+esac
 tools=.tools/inspector
-want="inspector=$INSPECTOR_VERSION node=$NODE_VERSION"
+want="inspector=$INSPECTOR_VERSION node=$NODE_VERSION-$node_arch"
 if [ "$(cat "$tools/.installed" 2>/dev/null)" != "$want" ]; then
   echo "setup-dev: installing the MCP Inspector $INSPECTOR_VERSION and Node $NODE_VERSION under $tools"
+  rm -rf "$tools"
   mkdir -p "$tools"
   npm install --prefix "$tools" --no-audit --no-fund --loglevel=error \
-    "node@$NODE_VERSION" "@modelcontextprotocol/inspector@$INSPECTOR_VERSION"
+    "node-linux-$node_arch@$NODE_VERSION" "@modelcontextprotocol/inspector@$INSPECTOR_VERSION"
   PATH="$PWD/$tools/node_modules/.bin:$PATH" node --version | grep -qx "v$NODE_VERSION"
   echo "$want" >"$tools/.installed"
 fi
