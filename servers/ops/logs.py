@@ -95,7 +95,7 @@ def configure(level: str, fmt: LogFormat = "text", stream: object = None) -> log
     handler.addFilter(QuietLibraries(level))
     handler.addFilter(ContextIds())
     handler.set_name(_HANDLER_NAME)
-    root = logging.getLogger()
+    root = logging.root
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
     root.addHandler(handler)
