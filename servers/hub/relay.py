@@ -35,7 +35,7 @@ from servers.hub.received_image import BadImageError, check_image
 from servers.log_safety import RateLimit, safe_text
 from servers.ops import metrics
 from wire import protocol as p
-from wire.geometry import DisplayInfo, FrameGeometry, Rect
+from wire.geometry import DisplayInfo, FrameGeometry, Rect, bounding_box, contains
 
 log = logging.getLogger("realtime_mcp.relay")
 
@@ -62,25 +62,8 @@ class _Failed(Exception):
         self.reply = reply
 
 
-def _inside(area: Rect, bounds: Rect) -> bool:
-    return (
-        area.x >= bounds.x - _EDGE_SLACK
-        and area.y >= bounds.y - _EDGE_SLACK
-        and area.x + area.width <= bounds.x + bounds.width + _EDGE_SLACK
-        and area.y + area.height <= bounds.y + bounds.height + _EDGE_SLACK
-    )
-
-
 def _display_rect(display: DisplayInfo) -> Rect:
     return Rect(x=display.x, y=display.y, width=display.width, height=display.height)
-
-
-def _union(displays: list[DisplayInfo]) -> Rect:
-    left = min(d.x for d in displays)
-    top = min(d.y for d in displays)
-    right = max(d.x + d.width for d in displays)
-    bottom = max(d.y + d.height for d in displays)
-    return Rect(x=left, y=top, width=right - left, height=bottom - top)
 
 
 class RelayDevice(Device):
@@ -171,7 +154,8 @@ class RelayDevice(Device):
     ) -> PointerResult:
         self._check_open()
         if not any(
-            _inside(Rect(x=x, y=y, width=1e-6, height=1e-6), _display_rect(d)) for d in self._displays
+            contains(_display_rect(d), Rect(x=x, y=y, width=1e-6, height=1e-6), slack=_EDGE_SLACK)
+            for d in self._displays
         ):
             raise DeviceError(
                 f"({x:g}, {y:g}) is outside every display of device {self.id!r}: the display layout "
@@ -405,7 +389,7 @@ class RelayDevice(Device):
         if not self._displays:
             return ("unknown_display", "the device reported no displays")
         if geometry.display is None:
-            bounds = _union(self._displays)
+            bounds = bounding_box(self._displays)
         else:
             display = next((d for d in self._displays if d.index == geometry.display), None)
             if display is None:
@@ -414,14 +398,14 @@ class RelayDevice(Device):
                     f"display {geometry.display} does not exist (send displays_changed first)",
                 )
             bounds = _display_rect(display)
-        if not _inside(geometry.area, bounds):
+        if not contains(bounds, geometry.area, slack=_EDGE_SLACK):
             return ("stale_geometry", "the frame's area lies outside the display layout the hub was told")
         return None
 
     def _full_key(self, geometry: FrameGeometry) -> DisplayKey | None:
         """The display a frame covers whole, or None for a region."""
         if geometry.display is None:
-            return "all" if geometry.area == _union(self._displays) else None
+            return "all" if geometry.area == bounding_box(self._displays) else None
         display = next((d for d in self._displays if d.index == geometry.display), None)
         if display is not None and geometry.area == _display_rect(display):
             return geometry.display
