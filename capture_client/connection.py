@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from dataclasses import dataclass
 from typing import Literal, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -52,12 +52,14 @@ class RefusedError(Exception):
 
 
 class _RedactingLogger(logging.LoggerAdapter):
-    """The websockets library logs every handshake header at DEBUG, the bearer token included."""
+    """The websockets library logs every handshake header at DEBUG, the bearer token included. Its
+    one INFO line, a failed attempt and the delay before the next, goes to DEBUG: the client's own
+    lines say both (`connection to ... failed`, `reconnecting in ...`), the same way after a drop."""
 
     def log(self, level: int, msg: object, *args: object, **kwargs) -> None:
         if len(args) == 2 and str(args[0]).lower() == "authorization":
             args = (args[0], "[redacted]")
-        super().log(level, msg, *args, **kwargs)
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
 
 
 def handshake_refusal(error: websockets.InvalidStatus) -> RefusedError | None:
@@ -299,7 +301,7 @@ class CaptureClient:
             close_timeout=CLOSE_TIMEOUT,
             ping_interval=None,  # the protocol's ping is the one keepalive (see the module's doc)
             process_exception=self._retry_or_stop,
-            reconnect_delays=backoff.delays,
+            reconnect_delays=lambda: _announced(backoff.delays()),
             user_agent_header=f"realtime-mcp-capture/{__version__}",
             logger=_RedactingLogger(logging.getLogger("websockets.client")),
         )
@@ -317,9 +319,7 @@ class CaptureClient:
                 # websockets would reconnect at once after a link that opened; wait the backoff
                 # instead, which starts over only if the link had stayed up.
                 backoff.link_ended(anyio.current_time() - opened)
-                delay = backoff.next_delay()
-                log.info("reconnecting in %.1f s", delay)
-                await anyio.sleep(delay)
+                await anyio.sleep(next(_announced(backoff.delays())))
         finally:
             with anyio.CancelScope(shield=True):  # bounded by CLOSE_TIMEOUT
                 await attempts.aclose()
@@ -345,6 +345,12 @@ class CaptureClient:
         if verdict is None:  # websockets logs the delay it waits next
             log.warning("connection to %s failed: %s", device_url(self.config.server), _describe(error))
         return verdict
+
+
+def _announced(delays: Iterator[float]) -> Generator[float]:
+    for delay in delays:
+        log.info("reconnecting in %.1f s", delay)
+        yield delay
 
 
 def _describe(error: BaseException) -> str:
