@@ -342,12 +342,13 @@ class CaptureClient:
 
     def _retry_or_stop(self, error: Exception) -> Exception | None:
         verdict = retry_or_stop(error)
-        if verdict is None:  # websockets logs the delay it waits next
+        if verdict is None:  # then `_announced` logs the delay before the next attempt
             log.warning("connection to %s failed: %s", device_url(self.config.server), _describe(error))
         return verdict
 
 
 def _announced(delays: Iterator[float]) -> Generator[float]:
+    """The delays, each logged as it is taken (after a failed attempt or a dropped link alike)."""
     for delay in delays:
         log.info("reconnecting in %.1f s", delay)
         yield delay
