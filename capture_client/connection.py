@@ -1,19 +1,26 @@
-"""The capture client's link to the hub: connect out, hello, serve requests, heartbeats, reconnect.
+"""The capture client's link to the hub: connect out, hello, serve requests, keepalive, reconnect.
 
-`run_client` keeps one WebSocket to the hub's `/devices/connect` alive: it reconnects with
-exponential backoff (with jitter) after any drop, network error or 5xx, and stops for good only when
-the hub refuses the client outright (HTTP 401/403 at the handshake: a bad, expired or unscoped token;
-or a fatal `error`: unsupported protocol, wrong device) or the caller cancels it (Ctrl-C).
+`CaptureClient.run` keeps one WebSocket to the hub's `/devices/connect` alive with websockets' own
+reconnecting `connect` iterator: it reconnects with exponential backoff (with jitter, see
+`capture_client.backoff`) after any drop, network error or 5xx, and stops for good only when the hub
+refuses the client outright (HTTP 401/403 at the handshake: a bad, expired or unscoped token; or a
+fatal `error`: unsupported protocol, wrong device) or the caller cancels it (Ctrl-C).
+
+One keepalive: the protocol's own `ping`, which the hub sends every `heartbeat_interval` (from the
+welcome) and the client answers. The hub needs it: it serves the link through ASGI, which never
+shows it WebSocket ping frames, so only messages tell it the client is alive. The client needs
+nothing more than to hear those pings: a hub silent for `MISSED_HEARTBEATS` intervals is gone.
+websockets' ping frames (`ping_interval`) would be a second keepalive on the same link, so they are
+off.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import re
-import time
+from collections.abc import AsyncGenerator, Generator, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -21,6 +28,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from capture_client import __version__
+from capture_client.backoff import Backoff
 from capture_client.client import CapturedFrame, DeviceService
 from wire import protocol as p
 from wire.geometry import DisplayInfo
@@ -30,6 +38,10 @@ log = logging.getLogger("realtime_mcp.capture")
 DEVICE_PATH = "/devices/connect"
 WELCOME_TIMEOUT = 10.0
 MISSED_HEARTBEATS = 3
+"""The hub is gone when none of its messages (pings included) came for this many intervals."""
+CLOSE_TIMEOUT = 2.0
+"""A live hub answers a close within milliseconds; a dead one is not worth waiting for longer
+(this wait comes on top of the backoff after a silent hub, and bounds Ctrl-C)."""
 
 
 _DESCRIPTION = re.compile(r'error_description="([^"]*)"')
@@ -40,12 +52,14 @@ class RefusedError(Exception):
 
 
 class _RedactingLogger(logging.LoggerAdapter):
-    """The websockets library logs every handshake header at DEBUG, the bearer token included."""
+    """The websockets library logs every handshake header at DEBUG, the bearer token included. Its
+    one INFO line, a failed attempt and the delay before the next, goes to DEBUG: the client's own
+    lines say both (`connection to ... failed`, `reconnecting in ...`), the same way after a drop."""
 
     def log(self, level: int, msg: object, *args: object, **kwargs) -> None:
         if len(args) == 2 and str(args[0]).lower() == "authorization":
             args = (args[0], "[redacted]")
-        super().log(level, msg, *args, **kwargs)
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
 
 
 def handshake_refusal(error: websockets.InvalidStatus) -> RefusedError | None:
@@ -62,6 +76,18 @@ def handshake_refusal(error: websockets.InvalidStatus) -> RefusedError | None:
     else:
         reason = "the token lacks the `device` scope: mint one with --scopes device"
     return RefusedError(f"HTTP {status}: {reason}")
+
+
+def retry_or_stop(error: Exception) -> Exception | None:
+    """websockets' `process_exception`: None to retry a failed connection attempt, else the exception
+    to stop with. Retried: network errors, timeouts, 5xx and any other answer a proxy may give while
+    the hub restarts. Stopped: a refused token (401/403, as a `RefusedError` that says what to fix)
+    and anything that is not a network or handshake failure (a bug, which retrying would hide)."""
+    if isinstance(error, websockets.InvalidStatus):
+        return handshake_refusal(error)
+    if isinstance(error, OSError | TimeoutError | websockets.WebSocketException):
+        return None
+    return error
 
 
 def device_url(server: str) -> str:
@@ -89,6 +115,12 @@ class ClientConfig:
     """A link up this long had worked: after it drops, the backoff starts over at `reconnect_min`.
     None: 10 x `reconnect_min` + 5 s."""
 
+    def backoff(self) -> Backoff:
+        reset_after = self.backoff_reset_after
+        if reset_after is None:
+            reset_after = 10 * self.reconnect_min + 5
+        return Backoff(self.reconnect_min, self.reconnect_max, reset_after)
+
 
 class Session:
     """One live connection: sends are safe from any task; `push` is a no-op when disconnected."""
@@ -97,8 +129,11 @@ class Session:
         self.ws = ws
         self.service = service
         self.interval = interval
-        self.last_heard = time.monotonic()
+        self.window = interval * MISSED_HEARTBEATS
+        # Moved on by every message from the hub: reaching it means the hub went silent.
+        self._hearing = anyio.CancelScope(deadline=anyio.current_time() + self.window)
         self.refused: str | None = None
+        self.went_silent = False
         self.device_id: str | None = None
 
     async def send(self, message: str | bytes) -> None:
@@ -107,10 +142,10 @@ class Session:
     async def serve(self) -> None:
         """Until the link drops or the hub refuses us (then `refused` says why)."""
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._heartbeat, tg.cancel_scope)
+            tg.start_soon(self._watch_silence, tg.cancel_scope)
             try:
                 async for raw in self.ws:
-                    self.last_heard = time.monotonic()
+                    self.heard()
                     if isinstance(raw, bytes):
                         tg.start_soon(
                             self._safely, self.send(p.error("unexpected_binary", "no binary expected"))
@@ -169,22 +204,17 @@ class Session:
     async def displays_changed(self, displays: list[DisplayInfo], reason: str) -> None:
         await self.send(p.encode(p.DisplaysChanged(displays=displays, reason=reason[:200])))
 
-    async def _heartbeat(self, scope: anyio.CancelScope) -> None:
-        seq = 0
-        while True:
-            await anyio.sleep(self.interval)
-            silent = time.monotonic() - self.last_heard
-            if silent > self.interval * MISSED_HEARTBEATS:
-                log.warning("no word from the hub for %.1f s: reconnecting", silent)
-                await self.ws.close(1011, "heartbeat timeout")
-                scope.cancel()
-                return
-            seq += 1
-            try:
-                await self.send(p.encode(p.Ping(seq=seq)))
-            except websockets.ConnectionClosed:
-                scope.cancel()
-                return
+    def heard(self) -> None:
+        self._hearing.deadline = anyio.current_time() + self.window
+
+    async def _watch_silence(self, scope: anyio.CancelScope) -> None:
+        """End the session when the hub has said nothing, not even its ping, for the window."""
+        with self._hearing:
+            await anyio.sleep_forever()
+        log.warning("no word from the hub for %.1f s: reconnecting", self.window)
+        self.went_silent = True
+        await self.ws.close(1011, "heartbeat timeout")  # within CLOSE_TIMEOUT
+        scope.cancel()
 
 
 async def open_session(ws: ClientConnection, config: ClientConfig, service: DeviceService) -> Session:
@@ -258,50 +288,70 @@ class CaptureClient:
     async def run(self) -> None:
         """Until cancelled (or refused): connect, serve, and reconnect with backoff after a drop."""
         url = device_url(self.config.server)
-        backoff = self.config.reconnect_min
         if not self.service.displays:
             await self.service.start()
-        while True:
-            started = time.monotonic()
-            try:
-                async with websockets.connect(
-                    url,
-                    additional_headers={"Authorization": f"Bearer {self.config.token}"},
-                    max_size=p.MAX_TEXT_BYTES,
-                    # Frames are JPEG/PNG already: per-message deflate would only burn CPU on both ends.
-                    compression=None,
-                    open_timeout=10,
-                    user_agent_header=f"realtime-mcp-capture/{__version__}",
-                    logger=_RedactingLogger(logging.getLogger("websockets.client")),
-                ) as ws:
-                    session = await open_session(ws, self.config, self.service)
-                    self.session, self.device_id = session, session.device_id
-                    log.info("connected to %s as device %s", url, session.device_id)
-                    self.connected.set()
-                    try:
-                        await session.serve()
-                    finally:
-                        self.session = None
-                        self.connected = anyio.Event()
-                    if session.refused:
-                        raise RefusedError(session.refused)
-                    log.warning("the hub closed the connection (code %s)", ws.close_code)
-            except websockets.InvalidStatus as e:
-                refusal = handshake_refusal(e)
-                if refusal is not None:
-                    raise refusal from e
-                log.warning("connection to %s failed: %s", url, _describe(e))
-            except (OSError, TimeoutError, websockets.WebSocketException, p.ProtocolError) as e:
-                log.warning("connection to %s failed: %s", url, _describe(e))
-            reset_after = self.config.backoff_reset_after
-            if reset_after is None:
-                reset_after = 10 * self.config.reconnect_min + 5
-            if time.monotonic() - started > reset_after:
-                backoff = self.config.reconnect_min  # the link had been up: start over
-            delay = backoff * (0.8 + 0.4 * random.random())  # noqa: S311 - jitter, not crypto
-            log.info("reconnecting in %.1f s", delay)
-            await anyio.sleep(delay)
-            backoff = min(backoff * 2, self.config.reconnect_max)
+        backoff = self.config.backoff()
+        links = websockets.connect(
+            url,
+            additional_headers={"Authorization": f"Bearer {self.config.token}"},
+            max_size=p.MAX_TEXT_BYTES,
+            # Frames are JPEG/PNG already: per-message deflate would only burn CPU on both ends.
+            compression=None,
+            open_timeout=10,
+            close_timeout=CLOSE_TIMEOUT,
+            ping_interval=None,  # the protocol's ping is the one keepalive (see the module's doc)
+            process_exception=self._retry_or_stop,
+            reconnect_delays=lambda: _announced(backoff.delays()),
+            user_agent_header=f"realtime-mcp-capture/{__version__}",
+            logger=_RedactingLogger(logging.getLogger("websockets.client")),
+        )
+        # An async generator: closed explicitly, so the last link closes now (Ctrl-C, a refusal),
+        # not whenever the generator is garbage-collected.
+        attempts = cast("AsyncGenerator[ClientConnection]", aiter(links))
+        try:
+            async for ws in attempts:
+                opened = anyio.current_time()
+                try:
+                    await self._serve(ws, url)
+                except (OSError, TimeoutError, websockets.ConnectionClosed, p.ProtocolError) as e:
+                    log.warning("the link to %s failed: %s", url, _describe(e))
+                await ws.close()  # before the wait (a hub that never welcomed us may still hold it)
+                # websockets would reconnect at once after a link that opened; wait the backoff
+                # instead, which starts over only if the link had stayed up.
+                backoff.link_ended(anyio.current_time() - opened)
+                await anyio.sleep(next(_announced(backoff.delays())))
+        finally:
+            with anyio.CancelScope(shield=True):  # bounded by CLOSE_TIMEOUT
+                await attempts.aclose()
+
+    async def _serve(self, ws: ClientConnection, url: str) -> None:
+        """Hello, welcome and the session on one link; `RefusedError` when the hub says no."""
+        session = await open_session(ws, self.config, self.service)
+        self.session, self.device_id = session, session.device_id
+        log.info("connected to %s as device %s", url, session.device_id)
+        self.connected.set()
+        try:
+            await session.serve()
+        finally:
+            self.session = None
+            self.connected = anyio.Event()
+        if session.refused:
+            raise RefusedError(session.refused)
+        if not session.went_silent:  # else the silence was logged
+            log.warning("the hub closed the connection (code %s)", ws.close_code)
+
+    def _retry_or_stop(self, error: Exception) -> Exception | None:
+        verdict = retry_or_stop(error)
+        if verdict is None:  # then `_announced` logs the delay before the next attempt
+            log.warning("connection to %s failed: %s", device_url(self.config.server), _describe(error))
+        return verdict
+
+
+def _announced(delays: Iterator[float]) -> Generator[float]:
+    """The delays, each logged as it is taken (after a failed attempt or a dropped link alike)."""
+    for delay in delays:
+        log.info("reconnecting in %.1f s", delay)
+        yield delay
 
 
 def _describe(error: BaseException) -> str:

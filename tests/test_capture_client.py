@@ -84,7 +84,8 @@ def test_device_url_accepts_http_and_ws_forms():
         device_url("ftp://nowhere")
 
 
-async def test_the_cli_client_serves_captures_and_exits_cleanly_on_ctrl_c():
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+async def test_the_cli_client_serves_captures_and_exits_cleanly_on_a_stop_signal(stop):
     with running_xvnc(1280, 800) as x:
         app = suite()
         hub = app.state.hub
@@ -94,7 +95,7 @@ async def test_the_cli_client_serves_captures_and_exits_cleanly_on_ctrl_c():
                 await wait_for_device(hub, "desk", timeout=30)
                 frame = await hub.devices.resolve(None).capture(CaptureRequest(max_edge=640))
                 assert (frame.geometry.image_width, frame.geometry.area.width) == (640, 1280)
-                process.send_signal(signal.SIGINT)
+                process.send_signal(stop)
                 code, output = await wait_exit(process)
             finally:
                 if process.poll() is None:
@@ -298,7 +299,7 @@ async def test_the_client_drops_a_silent_hub_and_connects_again():
         connections.append(1)
         await ws.recv()  # the hello
         await ws.send(p.encode(p.Welcome(device_id="desk", heartbeat_interval=0.1)))
-        await ws.wait_closed()  # never answers a ping: a hub that hung
+        await ws.wait_closed()  # sends no ping, as a hub that hung: the client's window runs out
 
     with running_xvnc(640, 480) as x:
         async with websockets.serve(silent_hub, "127.0.0.1", 0) as hub:
