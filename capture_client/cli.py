@@ -249,25 +249,12 @@ async def _main(
 
 def _start_x11_signals(guard: Any, display: str | None) -> tuple[list[Any], Any]:
     """RandR change events and the screen-size probe (best effort: frame checks still guard)."""
-    sources: list[Any] = []
-    probe = None
     try:
-        from capture_client.x11_signals import RandrSignals, ScreenSizeProbe
-
-        sources.append(RandrSignals(guard, display).start())
-        probe = ScreenSizeProbe(display)
-        sources.append(_Closing(probe))
-    except Exception as e:
+        from capture_client.x11_signals import start_x11_signals
+    except ImportError as e:
         log.warning("display-change signals unavailable (%s); relying on frame checks", e)
-    return sources, probe
-
-
-class _Closing:
-    def __init__(self, thing: Any) -> None:
-        self._thing = thing
-
-    def stop(self) -> None:
-        self._thing.close()
+        return [], None
+    return start_x11_signals(guard, display)
 
 
 async def _stop_on_signal(scope, stop: threading.Event | None) -> None:
