@@ -21,6 +21,7 @@ import anyio
 from servers.hub.device import (
     BlackFrameError,
     CaptureRequest,
+    CaptureRequestError,
     CaptureTimeoutError,
     Device,
     DeviceError,
@@ -59,11 +60,25 @@ class _Failed(Exception):
         self.reply = reply
 
 
-_FAILURES: dict[str, type[DeviceError]] = {
-    "black": BlackFrameError,
-    "reconfiguring": BlackFrameError,
-    "no_display": NoDisplayError,
-}
+def capture_failure(failed: p.RequestFailed) -> DeviceError:
+    """The hub's error for a capture the client could not carry out (the one place a client's
+    failure code becomes a `DeviceError`)."""
+    retry = f" Try again in {failed.retry_after:.1f} s." if failed.retry_after else ""
+    match failed.code:
+        case "bad_request":
+            return CaptureRequestError(failed.message)
+        case "black":
+            return BlackFrameError(
+                f"No frame: the display came back black ({failed.message}), and no recent good frame "
+                "is at hand. Wake the display (move the mouse or press a key, open the lid) and capture "
+                f"again in a few seconds.{retry}"
+            )
+        case "reconfiguring":
+            return BlackFrameError(f"No frame: the device paused capture ({failed.message}).{retry}")
+        case "no_display":
+            return NoDisplayError(f"No frame: there is no display ({failed.message}).")
+        case _:
+            return DeviceError(f"No frame: the device could not capture ({failed.code}: {failed.message}).")
 
 
 class RelayDevice(Device):
@@ -119,7 +134,10 @@ class RelayDevice(Device):
         key = requested_key(self._displays, request.display)
         if key is None:
             indexes = ", ".join(str(d.index) for d in self._displays) or "none"
-            raise DeviceError(f"Device {self.id!r} has no display {request.display} (displays: {indexes}).")
+            raise CaptureRequestError(
+                f"There is no display {request.display} (displays: {indexes}) on device {self.id!r}: "
+                "use an index, 'all', or leave it out for the primary display."
+            )
         region = request.region is not None
         pushed = self._frames.take_push(key, region=region)
         if pushed is not None:
@@ -141,15 +159,15 @@ class RelayDevice(Device):
             return self._frames.stand_in(key, region=region, why=why, error=error, cause=e)
         except _Failed as e:
             failed = e.reply
-            why = f"the device could not capture ({failed.code}: {failed.message})"
-            error_type = _FAILURES.get(failed.code, DeviceError)
-            if error_type is BlackFrameError:
+            error = capture_failure(failed)
+            if isinstance(error, BlackFrameError):
                 metrics.GUARD_PAUSES.labels(failed.code).inc()
                 metrics.FRAMES_BLACK_WITHHELD.inc()
-            retry = f" Try again in {failed.retry_after:.1f} s." if failed.retry_after else ""
-            error = error_type(f"No frame: {why}.{retry}")
-            if error_type is NoDisplayError:
-                raise error from e  # the display is gone: its last frame shows no screen there is now
+            if isinstance(error, (CaptureRequestError, NoDisplayError)):
+                # A bad request has no stand-in; nor has a display that is gone (its last frame
+                # shows no screen there is now).
+                raise error from e
+            why = f"the device could not capture ({failed.code}: {failed.message})"
             return self._frames.stand_in(key, region=region, why=why, error=error, cause=e)
         assert isinstance(reply, Frame)
         return reply
