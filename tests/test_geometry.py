@@ -177,7 +177,9 @@ def test_contains_takes_the_edges_and_a_rounding_error_but_nothing_beyond():
 def test_display_at_finds_the_display_under_a_point_edges_by_the_pixel_rule():
     from wire.geometry import DisplayInfo, display_at
 
-    main = DisplayInfo(index=0, x=0, y=0, width=100, height=50, pixel_width=100, pixel_height=50, primary=True)
+    main = DisplayInfo(
+        index=0, x=0, y=0, width=100, height=50, pixel_width=100, pixel_height=50, primary=True
+    )
     left = DisplayInfo(index=1, x=-80, y=0, width=80, height=50, pixel_width=80, pixel_height=50)
     displays = [main, left]
     assert display_at(displays, 0, 0) is main and display_at(displays, 99.9, 49.9) is main
