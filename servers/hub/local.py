@@ -254,6 +254,7 @@ class LocalDevice(Device):
             device_id=self.id,
             capture_timeout=self._settings.capture_timeout,
             fallback_max_age=self._settings.frame_ttl,
+            decode_check=False,  # the images come from this process's own encoder
         )
         link.relay = relay
         service.on_displays_changed = lambda displays, reason: link.send_message(
