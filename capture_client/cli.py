@@ -228,6 +228,7 @@ async def _main(
             )
             client.config.can_push = can_push(hotkey)
             tg.start_soon(relay.run, client.press, client.release)
+            tg.start_soon(service.follow_guard)  # the hub hears of a settled layout change at once
             tg.start_soon(_stop_on_signal, tg.cancel_scope, stop)
             try:
                 await client.run()

@@ -85,6 +85,7 @@ class DeviceService:
         self._capture_lock = anyio.Lock()
         self._screen_thread = SingleThreadRunner("screen")
         self._wake = anyio.Event()
+        self._started = anyio.Event()
         self.on_displays_changed: OnDisplaysChanged | None = None
 
     async def on_screen_thread(self, function: Callable[..., T], *args: Any) -> T:
@@ -115,6 +116,7 @@ class DeviceService:
             self._backends = await self.on_screen_thread(self._make_backends)
         async with self._capture_lock:
             await self._reset()
+        self._started.set()
         return self.displays
 
     # --- requests from the hub --------------------------------------------------------
@@ -173,7 +175,9 @@ class DeviceService:
     async def follow_guard(self) -> None:
         """Until cancelled: once a sign of change (a RandR event, a sleep) has settled, re-read the
         displays without waiting for the next capture, so the hub hears `displays_changed`, and
-        retires frames of the old layout, as soon as the displays are quiet again."""
+        retires frames of the old layout, as soon as the displays are quiet again. Waits for
+        `start()` first (whoever runs the service starts it)."""
+        await self._started.wait()
         token = current_token()
         # Signals come on the platform's threads; the wake-up is set on this loop's thread, so it
         # always reaches the event this loop is waiting on.

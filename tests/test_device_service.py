@@ -101,3 +101,31 @@ def test_a_fatal_hub_error_is_a_refusal_and_a_plain_one_is_not():
     )
     assert dispatch.refusal(p.ErrorMessage(code="malformed", message="bad")) is None
     assert dispatch.refusal(p.Ping()) is None
+
+
+async def test_the_guard_follower_reads_a_settled_change_and_announces_it_without_a_capture():
+    import anyio
+
+    screen = StandInScreen(320, 200)
+    service = DeviceService(lambda: standin_backends(screen), DisplayGuard(quiet_period=0.05))
+    announced: list[tuple[list, str]] = []
+    changed = anyio.Event()
+
+    async def on_displays_changed(displays, reason: str) -> None:
+        announced.append((displays, reason))
+        changed.set()
+
+    service.on_displays_changed = on_displays_changed
+    try:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(service.follow_guard)  # before start(): it waits for it
+                await service.start()
+                screen.size = (640, 400)
+                service.guard.signal("randr: screen now 640x400")  # as the RandR thread would
+                await changed.wait()
+                tg.cancel_scope.cancel()
+        assert [(d.width, d.height) for d in announced[0][0]] == [(640, 400)]
+        assert announced[0][1] == "randr: screen now 640x400" and screen.grabs == 0
+    finally:
+        await service.aclose()
