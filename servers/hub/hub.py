@@ -96,8 +96,10 @@ class Hub:
                 yield self
             finally:
                 self.tasks = None
-                await self.aclose()
-                tg.cancel_scope.cancel()
+                try:
+                    await self.aclose()
+                finally:
+                    tg.cancel_scope.cancel()
 
     async def aclose(self) -> None:
         await self.devices.aclose()

@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -48,7 +48,11 @@ from servers.settings import Settings
 from wire import protocol as p
 from wire.geometry import DisplayInfo, Rect
 
+if TYPE_CHECKING:
+    from capture_client.x11_signals import Stoppable
+
 log = logging.getLogger("realtime_mcp.devices")
+
 
 T = TypeVar("T")
 
@@ -96,7 +100,7 @@ class _Client:
         service: DeviceService,
         link: _InMemoryLink,
         relay: RelayDevice,
-        sources: list,
+        sources: list[Stoppable],
     ) -> None:
         self.service = service
         self.link = link
@@ -219,10 +223,10 @@ class LocalDevice(Device):
 
     async def _start(self) -> _Client:
         guard = DisplayGuard(quiet_period=self._quiet_period)
-        sources: list = []
-        probe = None
+        sources: list[Stoppable] = []
+        probe: Callable[[], object] | None = None
         if not self._standin and sys.platform.startswith(("linux", "freebsd")) and self._display:
-            from capture_client.x11_signals import start_x11_signals
+            from capture_client.x11_signals import start_x11_signals  # Xlib: X11 only
 
             sources, probe = await anyio.to_thread.run_sync(
                 lambda: start_x11_signals(guard, self._display, level=logging.INFO)
