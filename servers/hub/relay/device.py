@@ -61,8 +61,8 @@ class _Failed(Exception):
 
 
 def capture_failure(failed: p.RequestFailed) -> DeviceError:
-    """The hub's error for a capture the client could not carry out (the one place a client's
-    failure code becomes a `DeviceError`)."""
+    """The hub's error for a capture the client could not carry out: a client's failure codes
+    become `DeviceError`s here (and, for pointer moves, in `RelayDevice._pointer`) only."""
     retry = f" Try again in {failed.retry_after:.1f} s." if failed.retry_after else ""
     match failed.code:
         case "bad_request":
