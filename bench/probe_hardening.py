@@ -57,7 +57,7 @@ def x_clients() -> None:
         before = x_client_count(x)
 
         async def local() -> tuple[int, int]:
-            device = LocalDevice(Settings(display=x.display, skills_reload=False))
+            device = LocalDevice(Settings(display=x.display, skills_reload=False), quiet_period=0.05)
             try:
                 await device.capture(CaptureRequest(max_edge=320))
                 settled = x_client_count(x)

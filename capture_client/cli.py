@@ -228,6 +228,7 @@ async def _main(
             )
             client.config.can_push = can_push(hotkey)
             tg.start_soon(relay.run, client.press, client.release)
+            tg.start_soon(service.follow_guard)  # the hub hears of a settled layout change at once
             tg.start_soon(_stop_on_signal, tg.cancel_scope, stop)
             try:
                 await client.run()
@@ -249,25 +250,12 @@ async def _main(
 
 def _start_x11_signals(guard: Any, display: str | None) -> tuple[list[Any], Any]:
     """RandR change events and the screen-size probe (best effort: frame checks still guard)."""
-    sources: list[Any] = []
-    probe = None
     try:
-        from capture_client.x11_signals import RandrSignals, ScreenSizeProbe
-
-        sources.append(RandrSignals(guard, display).start())
-        probe = ScreenSizeProbe(display)
-        sources.append(_Closing(probe))
-    except Exception as e:
+        from capture_client.x11_signals import start_x11_signals
+    except ImportError as e:
         log.warning("display-change signals unavailable (%s); relying on frame checks", e)
-    return sources, probe
-
-
-class _Closing:
-    def __init__(self, thing: Any) -> None:
-        self._thing = thing
-
-    def stop(self) -> None:
-        self._thing.close()
+        return [], None
+    return start_x11_signals(guard, display)
 
 
 async def _stop_on_signal(scope, stop: threading.Event | None) -> None:

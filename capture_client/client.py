@@ -15,19 +15,21 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+from anyio.lowlevel import current_token
 
 from capture_client import pipeline
 from capture_client.backends.base import (
     BackendError,
     Backends,
     DisplayChangedError,
+    NoDisplayError,
     PermissionDeniedError,
 )
 from capture_client.guard import DisplayGuard, Phase
 from capture_client.overlay import pointing
-from capture_client.single_thread import SingleThreadRunner
+from capture_client.single_thread import SingleThreadRunner, call_soon
 from wire import protocol as p
-from wire.geometry import DisplayInfo, Rect
+from wire.geometry import DisplayInfo, display_at
 
 log = logging.getLogger("realtime_mcp.capture")
 
@@ -82,6 +84,8 @@ class DeviceService:
         self._displays: list[DisplayInfo] = []
         self._capture_lock = anyio.Lock()
         self._screen_thread = SingleThreadRunner("screen")
+        self._wake = anyio.Event()
+        self._started = anyio.Event()
         self.on_displays_changed: OnDisplaysChanged | None = None
 
     async def on_screen_thread(self, function: Callable[..., T], *args: Any) -> T:
@@ -112,6 +116,7 @@ class DeviceService:
             self._backends = await self.on_screen_thread(self._make_backends)
         async with self._capture_lock:
             await self._reset()
+        self._started.set()
         return self.displays
 
     # --- requests from the hub --------------------------------------------------------
@@ -167,7 +172,46 @@ class DeviceService:
             ),
         )
 
+    async def follow_guard(self) -> None:
+        """Until cancelled: once a sign of change (a RandR event, a sleep) has settled, re-read the
+        displays without waiting for the next capture, so the hub hears `displays_changed`, and
+        retires frames of the old layout, as soon as the displays are quiet again. Waits for
+        `start()` first (whoever runs the service starts it)."""
+        await self._started.wait()
+        token = current_token()
+        # Signals come on the platform's threads; the wake-up is set on this loop's thread, so it
+        # always reaches the event this loop is waiting on.
+        stop = self.guard.subscribe(lambda _reason: call_soon(token, lambda: self._wake.set()))
+        try:
+            while True:
+                self._wake = anyio.Event()
+                status = self.guard.status()
+                if status.needs_reset:
+                    async with self._capture_lock:
+                        if self.guard.status().needs_reset:  # a capture may have done it meanwhile
+                            await self._reset_or_signal()
+                    continue
+                if status.phase is Phase.SETTLING and status.settle_at is not None:
+                    with anyio.move_on_after(max(0.0, status.settle_at - self._clock())):
+                        await self._wake.wait()
+                    continue
+                await self._wake.wait()  # steady, verifying or asleep: until the next sign
+        finally:
+            stop()
+
     # --- internals --------------------------------------------------------------------
+
+    async def _reset_or_signal(self) -> p.RequestFailed | None:
+        """A reset; a failed one is itself a sign (tried again after the quiet period), unless there
+        is no display at all any more, which is answered at once."""
+        try:
+            await self._reset()
+        except NoDisplayError as e:
+            self.guard.signal(f"display gone: {e}")
+            return p.RequestFailed(request_id="pending", code="no_display", message=str(e)[:2000])
+        except BackendError as e:
+            self.guard.signal(f"display read failed: {e}")
+        return None
 
     async def _reset(self) -> None:
         reason = self.guard.status().reason
@@ -192,10 +236,9 @@ class DeviceService:
             while True:
                 status = self.guard.status()
                 if status.needs_reset:
-                    try:
-                        await self._reset()
-                    except BackendError as e:
-                        self.guard.signal(f"display read failed: {e}")
+                    gone = await self._reset_or_signal()
+                    if gone is not None:
+                        return gone
                     continue
                 ticket = self.guard.begin_capture()
                 if ticket is not None:
@@ -228,6 +271,9 @@ class DeviceService:
             return None
         except pipeline.CaptureRequestError as e:
             return p.RequestFailed(request_id="pending", code="bad_request", message=str(e)[:2000])
+        except NoDisplayError as e:
+            self.guard.signal(f"display gone: {e}")
+            return p.RequestFailed(request_id="pending", code="no_display", message=str(e)[:2000])
         except PermissionDeniedError as e:
             return p.RequestFailed(request_id="pending", code="permission", message=str(e)[:2000])
         except DisplayChangedError as e:
@@ -279,7 +325,7 @@ class DeviceService:
                 message="the display layout is changing; capture again once it settles, then point",
             )
         displays = self._displays
-        display = next((d for d in displays if _contains(d, x, y)), None)
+        display = display_at(displays, x, y)
         if display is None:
             return p.RequestFailed(
                 request_id=request_id,
@@ -289,7 +335,7 @@ class DeviceService:
         try:
             done = await anyio.to_thread.run_sync(act, displays)
         except BackendError as e:
-            code = "permission" if isinstance(e, PermissionDeniedError) else "error"
+            code = _FAILURE_CODES.get(type(e), "error")
             return p.RequestFailed(request_id=request_id, code=code, message=str(e)[:2000])
         return p.PointerDone(
             request_id=request_id,
@@ -302,6 +348,7 @@ class DeviceService:
         )
 
 
-def _contains(display: DisplayInfo, x: float, y: float) -> bool:
-    area = Rect(x=display.x, y=display.y, width=display.width, height=display.height)
-    return area.x <= x < area.x + area.width and area.y <= y < area.y + area.height
+_FAILURE_CODES: dict[type[BackendError], p.FailureCode] = {
+    PermissionDeniedError: "permission",
+    NoDisplayError: "no_display",
+}

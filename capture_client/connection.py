@@ -27,18 +27,16 @@ import anyio
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from capture_client import __version__
+from capture_client import __version__, dispatch
 from capture_client.backoff import Backoff
 from capture_client.client import CapturedFrame, DeviceService
 from wire import protocol as p
 from wire.geometry import DisplayInfo
+from wire.protocol import DEVICE_PATH, MISSED_HEARTBEATS
 
 log = logging.getLogger("realtime_mcp.capture")
 
-DEVICE_PATH = "/devices/connect"
 WELCOME_TIMEOUT = 10.0
-MISSED_HEARTBEATS = 3
-"""The hub is gone when none of its messages (pings included) came for this many intervals."""
 CLOSE_TIMEOUT = 2.0
 """A live hub answers a close within milliseconds; a dead one is not worth waiting for longer
 (this wait comes on top of the backoff after a silent hub, and bounds Ctrl-C)."""
@@ -135,6 +133,7 @@ class Session:
         self.refused: str | None = None
         self.went_silent = False
         self.device_id: str | None = None
+        self.outbox = dispatch.EncodingOutbox(self.send)
 
     async def send(self, message: str | bytes) -> None:
         await self.ws.send(message)
@@ -173,30 +172,11 @@ class Session:
 
     def _dispatch(self, tg: anyio.abc.TaskGroup, message: p.HubMessage) -> bool:
         """Start the work a message asks for; False when the hub refused us for good."""
-        match message:
-            case p.Capture():
-                tg.start_soon(self._safely, self._capture(message))
-            case p.MovePointer():
-                tg.start_soon(self._safely, self._reply(self.service.move_pointer(message)))
-            case p.Highlight():
-                tg.start_soon(self._safely, self._reply(self.service.highlight(message)))
-            case p.Ping(seq=seq):
-                tg.start_soon(self._safely, self.send(p.encode(p.Pong(seq=seq))))
-            case p.ErrorMessage(code=code, message=text, fatal=fatal):
-                if fatal:
-                    self.refused = f"{code}: {text}"
-                    return False
-                log.warning("hub refused a message (%s): %s", code, text)
-            case p.Pong() | p.Welcome():
-                pass
+        self.refused = dispatch.refusal(message)
+        if self.refused is not None:
+            return False
+        tg.start_soon(self._safely, dispatch.handle(self.service, message, self.outbox))
         return True
-
-    async def _capture(self, request: p.Capture) -> None:
-        result = await self.service.capture(request)
-        await self.send(result.message() if isinstance(result, CapturedFrame) else p.encode(result))
-
-    async def _reply(self, pending) -> None:
-        await self.send(p.encode(await pending))
 
     async def push(self, frame: CapturedFrame) -> None:
         await self.send(frame.message())

@@ -119,7 +119,7 @@ class DisplayGuard:
         self.quiet_period = quiet_period
         self.begin_timeout = begin_timeout
         self._clock = clock
-        self._on_signal = on_signal
+        self._listeners: list[Callable[[str], None]] = [on_signal] if on_signal is not None else []
         self._lock = threading.Lock()
         self._phase = Phase.RESET  # nothing is known about the displays until they are read
         self._reason = "start"
@@ -229,6 +229,12 @@ class DisplayGuard:
         self._notify(notify)
         return False
 
+    def subscribe(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call `listener(reason)` after every sign of change, on the thread that gave it (it must
+        not block); returns the call that stops it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
     @property
     def layout(self) -> Layout | None:
         return self._layout
@@ -261,5 +267,5 @@ class DisplayGuard:
         return Status(self._phase, self._reason, None)
 
     def _notify(self, reason: str) -> None:
-        if self._on_signal is not None:
-            self._on_signal(reason)
+        for listener in list(self._listeners):
+            listener(reason)

@@ -152,9 +152,16 @@ class SingleThreadRunner:
 
 
 def _set_soon(token: EventLoopToken, event: anyio.Event) -> None:
-    # Scheduled without waiting for the loop (unlike `anyio.from_thread.run_sync`): the runner's
-    # thread goes on to the next call, and never hangs on a loop that closed meanwhile.
+    call_soon(token, event.set)
+
+
+def call_soon(token: EventLoopToken, fn: Callable[[], object]) -> None:
+    """Run `fn()` on `token`'s event loop thread soon, from any thread, without waiting for it.
+
+    Unlike `anyio.from_thread.run_sync` the calling thread goes on at once (the runner's to the
+    next call, a signal thread to its next event), and never hangs on a loop that closed meanwhile.
+    """
     try:
-        token.backend_class.run_sync_soon(event.set, (), token.native_token)
-    except Exception as e:  # the caller's event loop has ended: nobody is left to tell
-        log.debug("result not delivered: %s", type(e).__name__)
+        token.backend_class.run_sync_soon(fn, (), token.native_token)
+    except Exception as e:  # the event loop has ended: nobody is left to tell
+        log.debug("call not delivered: %s", type(e).__name__)

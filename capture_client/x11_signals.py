@@ -116,3 +116,32 @@ class ScreenSizeProbe:
 
     def close(self) -> None:
         self._display.close()
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+class _ProbeCloser:
+    def __init__(self, probe: ScreenSizeProbe) -> None:
+        self._probe = probe
+
+    def stop(self) -> None:
+        self._probe.close()
+
+
+def start_x11_signals(
+    sink: SignalSink, display: str | None, *, level: int = logging.WARNING
+) -> tuple[list[Stoppable], ScreenSizeProbe | None]:
+    """RandR change events for `sink` (the guard) and the screen-size probe, as the capture client
+    runs them; best effort: without them, the checks on each frame still guard. Returns what to
+    `stop()` when done, and the probe (None when it could not start)."""
+    sources: list[Stoppable] = []
+    probe = None
+    try:
+        sources.append(RandrSignals(sink, display).start())
+        probe = ScreenSizeProbe(display)
+        sources.append(_ProbeCloser(probe))
+    except Exception as e:  # no RandR, no X server: reported, and the frame checks carry on
+        log.log(level, "display-change signals unavailable (%s); relying on frame checks", e)
+    return sources, probe

@@ -115,7 +115,7 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[dict[str, Any]]:
         async with AsyncExitStack() as stack:
-            stack.push_async_callback(hub.aclose)
+            await stack.enter_async_context(hub.running())
             for server in servers.values():
                 await stack.enter_async_context(server.session_manager.run())
             # Last in, first out: calls detach before the servers and devices go.

@@ -110,3 +110,42 @@ def test_every_logger_is_in_the_realtime_mcp_tree():
                     outside.append(f"{name}:{node.lineno}")
     assert count >= 10
     assert outside == []
+
+
+# The server reaches the capture client's core (backends, pipeline, guard, service, signals) only
+# through its in-process client; the rest of `servers` talks to devices through the hub. Each other
+# use is named here with its reason, so a new one fails until it is routed or justified.
+IN_PROCESS_CLIENT = "servers.hub.local"
+OTHER_CLIENT_USES = {
+    "servers.serve_cli": "process-wide allocator tuning at start-up (pipeline.tune_allocator)",
+    "servers.ops.doctor": "the doctor's macOS Screen Recording check (backends.macos)",
+    "servers.screen.describe": "display selection for relative regions (pipeline.target_area)",
+}
+CLIENT_CORE = "capture_client."
+CLIENT_ENTRY_POINTS = {"capture_client.cli"}  # the `capture` subcommand registers itself
+
+
+def test_servers_reach_the_capture_client_only_through_the_in_process_client():
+    modules = _modules()
+    users: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        if name.startswith("servers"):
+            reached = {m for m in _imports(path, modules) if m.startswith(CLIENT_CORE)} - CLIENT_ENTRY_POINTS
+            if reached:
+                users[name] = reached
+    assert IN_PROCESS_CLIENT in users and "capture_client.client" in users[IN_PROCESS_CLIENT]
+    assert set(users) - {IN_PROCESS_CLIENT} == set(OTHER_CLIENT_USES), users
+    hub = {name for name in users if name.startswith("servers.hub")}
+    assert hub == {IN_PROCESS_CLIENT}, "the hub reaches devices through RelayDevice and the in-process client"
+
+
+def test_the_capture_client_never_imports_the_servers():
+    modules = _modules()
+    reached = {
+        (name, m)
+        for name, path in modules.items()
+        if name.startswith("capture_client")
+        for m in _imports(path, modules)
+        if m.startswith("servers")
+    }
+    assert reached == set()

@@ -172,3 +172,19 @@ def test_contains_takes_the_edges_and_a_rounding_error_but_nothing_beyond():
     # A small rectangle in the bottom-right corner, and the same one a pixel lower.
     assert contains(outer, Rect(x=-10, y=770, width=10, height=10))
     assert not contains(outer, Rect(x=-10, y=771, width=10, height=10))
+
+
+def test_display_at_finds_the_display_under_a_point_edges_by_the_pixel_rule():
+    from wire.geometry import DisplayInfo, display_at
+
+    main = DisplayInfo(
+        index=0, x=0, y=0, width=100, height=50, pixel_width=100, pixel_height=50, primary=True
+    )
+    left = DisplayInfo(index=1, x=-80, y=0, width=80, height=50, pixel_width=80, pixel_height=50)
+    displays = [main, left]
+    assert display_at(displays, 0, 0) is main and display_at(displays, 99.9, 49.9) is main
+    assert display_at(displays, -1, 10) is left and display_at(displays, -80, 0) is left
+    assert display_at(displays, 100, 10) is None and display_at(displays, 10, 50) is None
+    # With slack (pointer-space rounding), a point just past the edge still lands on the display.
+    assert display_at(displays, 100.5, 10, slack=1.0) is main
+    assert display_at(displays, 101.5, 10, slack=1.0) is None

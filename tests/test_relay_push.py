@@ -27,8 +27,7 @@ async def relay_with_a_push(clock: Clock) -> tuple[RelayDevice, list[p.HubMessag
     geometry = display_geometry(MAIN)
     relay: RelayDevice
 
-    async def device_side(text: str) -> None:
-        message = p.parse_hub_text(text)
+    async def device_side(message: p.HubMessage) -> None:
         sent.append(message)
         if isinstance(message, p.Capture):
             fresh = frame_message(geometry, request_id=message.request_id, image=jpeg(640, 400, (0, 0, 255)))

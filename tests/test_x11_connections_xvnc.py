@@ -66,7 +66,7 @@ def test_a_randr_watcher_that_fails_to_start_closes_its_connection(monkeypatch):
 async def test_the_local_device_keeps_its_x_connections_flat_across_display_changes():
     with running_xvnc(1280, 800) as x:
         before = x_client_count(x)
-        device = LocalDevice(Settings(display=x.display, skills_reload=False))
+        device = LocalDevice(Settings(display=x.display, skills_reload=False), quiet_period=0.05)
         try:
             await device.capture(CaptureRequest(max_edge=320))
             settled = x_client_count(x)  # screen, pointer and the RandR watcher

@@ -175,3 +175,24 @@ def contains(outer: Rect, inner: Rect, *, slack: float = 1e-6) -> bool:
         and inner.x + inner.width <= outer.x + outer.width + slack
         and inner.y + inner.height <= outer.y + outer.height + slack
     )
+
+
+def display_rect(display: DisplayInfo) -> Rect:
+    """A display's area in pointer space."""
+    return Rect(x=display.x, y=display.y, width=display.width, height=display.height)
+
+
+def contains_point(area: Rect, x: float, y: float, *, slack: float = 0.0) -> bool:
+    """Whether (x, y) lies in `area`: left and top edges in, right and bottom out (a pixel grid's
+    rule), or anywhere within `slack` of the area when a slack is given (pointer-space rounding)."""
+    if slack:
+        return (
+            area.x - slack <= x <= area.x + area.width + slack
+            and area.y - slack <= y <= area.y + area.height + slack
+        )
+    return area.x <= x < area.x + area.width and area.y <= y < area.y + area.height
+
+
+def display_at(displays: list[DisplayInfo], x: float, y: float, *, slack: float = 0.0) -> DisplayInfo | None:
+    """The first display holding pointer position (x, y) (see `contains_point`), or None."""
+    return next((d for d in displays if contains_point(display_rect(d), x, y, slack=slack)), None)

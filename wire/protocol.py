@@ -51,10 +51,16 @@ MAX_IMAGE_PIXELS = 8192 * 8192
 """Cap on a received image's pixel count, checked before decoding."""
 MAX_DISPLAYS = 32
 MAX_ID_CHARS = 64
+ID_PATTERN = rf"^[A-Za-z0-9_.:-]{{1,{MAX_ID_CHARS}}}$"
+"""Device ids (and request ids): what a token may name and a hello may claim."""
+DEVICE_PATH = "/devices/connect"
+"""The hub's WebSocket path capture clients connect to."""
+MISSED_HEARTBEATS = 3
+"""A link silent for this many heartbeat intervals is dead (either side)."""
 
 _HEADER_LEN = struct.Struct(">I")
 
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 Text = Annotated[str, Field(max_length=2000)]
 ImageMime = Literal["image/jpeg", "image/png", "image/webp"]
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import jwt
 
+from wire.protocol import ID_PATTERN
+
 SCOPES = ("skills", "screen", "pointer", "device", "call", "console", "metrics")
 """`skills`, `screen`, `pointer`: the MCP server of that name; `device`: connect as a capture client;
 `call`: start, attach and manage Realtime calls through the bridge (`/realtime/calls`)."""
@@ -23,7 +25,7 @@ SCOPES = ("skills", "screen", "pointer", "device", "call", "console", "metrics")
 ALGORITHM = "HS256"
 MIN_SECRET_CHARS = 32
 MAX_TTL_SECONDS = 366 * 24 * 3600
-DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+DEVICE_ID = re.compile(ID_PATTERN)
 """The capture protocol's device id rule."""
 
 _TTL = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
@@ -96,7 +98,7 @@ def parse_scopes(text: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def check_device_id(device: str) -> str:
-    if not DEVICE_ID.match(device):
+    if not DEVICE_ID.fullmatch(device):
         raise ValueError(f"Device id {device!r} must be 1-64 characters of A-Z a-z 0-9 _ . : -")
     return device
 

@@ -22,17 +22,16 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from servers import __version__
+from servers.hub.device import DeviceUnavailableError
 from servers.hub.device_auth import DEVICE_SCOPE, DeviceAuth, DeviceAuthError, DeviceGrant
 from servers.hub.hub import FramePushed, Hub, TalkChanged
-from servers.hub.relay import RelayDevice
+from servers.hub.relay import RelayDevice, SendMessage
 from wire import protocol as p
+from wire.protocol import DEVICE_PATH, MISSED_HEARTBEATS
 
 log = logging.getLogger("realtime_mcp.devices")
 
-DEVICE_PATH = "/devices/connect"
 HELLO_TIMEOUT = 10.0
-MISSED_HEARTBEATS = 3
-"""A link silent for this many heartbeat intervals is dead."""
 POLICY_VIOLATION = 1008
 CLOSE_TIMEOUT = 1.0
 """Seconds a closing link may take to accept its close frame; then the server aborts the socket."""
@@ -68,6 +67,20 @@ class _Link:
         except TimeoutError:
             self.stalled.set()
             raise
+
+    def sender(self, device_id: str) -> SendMessage:
+        """The relay's way to the client: each message encoded and sent; a link that is gone (or
+        stalled) is a `DeviceUnavailableError`."""
+
+        async def send(message: p.HubMessage) -> None:
+            try:
+                await self.send_text(p.encode(message))
+            except (TimeoutError, *_LINK_GONE) as e:
+                raise DeviceUnavailableError(
+                    f"Device {device_id!r} could not be reached: the link broke."
+                ) from e
+
+        return send
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         if self.websocket.application_state is WebSocketState.DISCONNECTED or self.stalled.is_set():
@@ -187,7 +200,7 @@ def create_device_route(hub: Hub, auth: DeviceAuth | None = None) -> WebSocketRo
 
         relay = RelayDevice(
             hello,
-            link.send_text,
+            link.sender(device_id),
             device_id=device_id,
             capture_timeout=settings.capture_timeout,
             fallback_max_age=settings.frame_ttl,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
+
+import anyio
+from anyio.abc import TaskGroup
 
 from servers.hub.device import Device, Frame
 from servers.hub.frames import FrameStore
@@ -58,14 +62,14 @@ class DeviceEvents:
                 log.exception("a device event listener failed")
 
 
-def _local_factory(settings: Settings):
+def _local_factory(settings: Settings, tasks: Callable[[], TaskGroup | None]):
     if not settings.local_device:
         return None
 
     def make() -> Device:
         from servers.hub.local import LocalDevice  # lazy: platform backends import on first use
 
-        return LocalDevice(settings)
+        return LocalDevice(settings, tasks=tasks)
 
     return make
 
@@ -75,10 +79,27 @@ class Hub:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.devices = DeviceRegistry(_local_factory(settings))
+        self.tasks: TaskGroup | None = None
+        """Background work of the devices while the app runs (the local display's guard follower)."""
+        self.devices = DeviceRegistry(_local_factory(settings, lambda: self.tasks))
         self.frames = FrameStore(settings.frame_ttl, settings.frame_cache_size)
         self.pixels = PixelCache(ttl=min(PIXELS_TTL, settings.frame_ttl))
         self.events = DeviceEvents()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Hub]:
+        """The hub while the app runs: `tasks` open for the devices' background work; the devices
+        closed at the end."""
+        async with anyio.create_task_group() as tg:
+            self.tasks = tg
+            try:
+                yield self
+            finally:
+                self.tasks = None
+                try:
+                    await self.aclose()
+                finally:
+                    tg.cancel_scope.cancel()
 
     async def aclose(self) -> None:
         await self.devices.aclose()

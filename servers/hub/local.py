@@ -1,52 +1,58 @@
-"""The local device: the display of the machine the server runs on, through the capture client's
-own backends and pipeline (X11 via DISPLAY here, Quartz on macOS).
+"""The local device: the display of the machine the server runs on, served by the capture client
+running in-process.
 
-Screen work runs on one thread of its own (`SingleThreadRunner`), as in the capture client: mss's
-Xlib backend, which Xvnc needs, only works on the thread that opened it. The display layout is
-watched (RandR events on X11, plus every layout read) so that frames of an old layout are refused.
+This is the capture client itself (`DeviceService` behind the display guard, with the RandR events
+and screen-size probe it uses on X11), connected to a `RelayDevice` over an in-memory link: the hub
+sends the same protocol messages it sends over the device WebSocket, the client answers through the
+same dispatch (`capture_client.dispatch.handle`), and frames come back as protocol objects (no
+encoding, no copy). So the server's own display gets exactly a capture client's behaviour: black
+frames and frames of a reconfiguring layout held back, the last good frame as a fallback, old
+frames retired when the layout changes. This module is the only one in `servers` that reaches the
+capture client's core.
+
+The client starts on first use (no display at start-up is no error), and again on a later call
+after it found no display, so a display that appears later is picked up without a restart.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import time
-from collections.abc import Callable
-from dataclasses import replace
-from functools import partial
-from typing import Literal, Protocol, TypeVar
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
+from anyio.abc import TaskGroup
 
-from capture_client import pipeline
-from capture_client.backends import (
-    BackendError,
-    Backends,
-    DisplayChangedError,
-    PermissionDeniedError,
-    get_backends,
-)
+from capture_client import __version__ as client_version
+from capture_client import dispatch
+from capture_client.backends import BackendError, Backends, get_backends
 from capture_client.backends import NoDisplayError as BackendNoDisplay
-from capture_client.overlay import pointing
-from capture_client.single_thread import RunnerClosedError, SingleThreadRunner
+from capture_client.client import CapturedFrame, DeviceService
+from capture_client.guard import DisplayGuard
 from servers.hub.device import (
-    BlackFrameError,
     CaptureRequest,
-    CaptureRequestError,
     Device,
     DeviceError,
+    DeviceUnavailableError,
     Frame,
     NoDisplayError,
     PointerResult,
     new_layout_epoch,
 )
-from servers.ops import metrics
+from servers.hub.registry import DeviceRegistry
+from servers.hub.relay import RelayDevice
 from servers.settings import Settings
+from wire import protocol as p
 from wire.geometry import DisplayInfo, Rect
 
+if TYPE_CHECKING:
+    from capture_client.x11_signals import Stoppable
+
 log = logging.getLogger("realtime_mcp.devices")
+
 
 T = TypeVar("T")
 
@@ -55,228 +61,208 @@ HOW_TO_GET_FRAMES = (
     "realtime-mcp serve` or `realtime-mcp serve --display :0`), or run `realtime-mcp capture --server "
     "URL --token TOKEN` on the machine whose screen you want."
 )
+QUIET_PERIOD = 1.5
+"""Seconds without a display-change sign before capture resumes (the capture client's default)."""
+
+
+class _InMemoryLink:
+    """Both ends of the link in one process: the relay's messages go to the client's dispatch, the
+    client's answers to the relay, as protocol objects."""
+
+    def __init__(self, service: DeviceService) -> None:
+        self.service = service
+        self.relay: RelayDevice | None = None
+        self.closed = False
+
+    # The relay's side: `RelayDevice`'s way to the client. Requests are answered inline, in the
+    # caller's task, so captures and pointer moves of concurrent callers run side by side (the
+    # service keeps its own order: one capture at a time) and the relay's deadline covers the work.
+    async def to_client(self, message: p.HubMessage) -> None:
+        if self.closed:
+            raise DeviceUnavailableError("The local display's capture client has stopped.")
+        await dispatch.handle(self.service, message, self)
+
+    # The client's side: a `dispatch.Outbox`.
+    async def send_frame(self, frame: CapturedFrame) -> None:
+        if self.relay is not None:
+            await self.relay.handle_frame(frame.header, frame.data)
+
+    async def send_message(self, message: p.ClientMessage) -> None:
+        if self.relay is not None:
+            await self.relay.handle_message(message)
+
+
+class _Client:
+    """One run of the in-process client: its guard, signal sources, service, link and relay."""
+
+    def __init__(
+        self,
+        service: DeviceService,
+        link: _InMemoryLink,
+        relay: RelayDevice,
+        sources: list[Stoppable],
+    ) -> None:
+        self.service = service
+        self.link = link
+        self.relay = relay
+        self.sources = sources
+        self.follower = anyio.CancelScope()
+
+    async def follow(self) -> None:
+        with self.follower:
+            try:
+                await self.service.follow_guard()
+            except Exception:  # a bug: logged; the captures still reset the display themselves
+                log.exception("the local display's guard follower stopped")
+
+    async def aclose(self, reason: str) -> None:
+        with anyio.CancelScope(shield=True):
+            self.follower.cancel()
+            self.relay.close(reason)
+            self.link.closed = True
+            try:
+                await self.service.aclose()
+            finally:
+                for source in self.sources:
+                    await anyio.to_thread.run_sync(source.stop)
 
 
 class LocalDevice(Device):
-    """Screen work on the device's own screen thread, one capture at a time; pointer moves beside it
-    on worker threads (the pointer backends are not bound to a thread)."""
+    """The server's own display. The frames and pointer commands are the relay's (one `Device` does
+    that work for every kind of client); this only starts the in-process client and hands calls on."""
 
     kind: Literal["local", "relay"] = "local"
 
-    def __init__(self, settings: Settings, *, backends: Callable[[], Backends] | None = None) -> None:
-        self.id = "local"
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backends: Callable[[], Backends] | None = None,
+        quiet_period: float = QUIET_PERIOD,
+        tasks: Callable[[], TaskGroup | None] | None = None,
+    ) -> None:
+        """`backends`: stand-ins for tests (no platform signals then). `tasks`: where the client's
+        guard follower runs (the hub's task group while the app runs); without one, layout changes
+        are noticed by the next capture instead of as soon as they settle."""
+        self.id = DeviceRegistry.LOCAL_ID
         self._settings = settings
-        display = settings.display or os.environ.get("DISPLAY")
-        self._display_name = display
-        self._make_backends = backends or partial(
-            get_backends, display=display, overlay_timeout=settings.overlay_timeout
+        self._display = settings.display or os.environ.get("DISPLAY")
+        self._standin = backends is not None
+        self._make_backends = backends or (
+            lambda: get_backends(display=self._display, overlay_timeout=settings.overlay_timeout)
         )
-        self._backends: Backends | None = None
-        self._screen_thread = SingleThreadRunner("local-screen")
-        self._watcher: _Watcher | None = None
+        self._quiet_period = quiet_period
+        self._tasks = tasks or (lambda: None)
         self._open_lock = anyio.Lock()
-        self._capture_lock = anyio.Lock()
-        self._pointer_lock = anyio.Lock()
-        self._displays: list[DisplayInfo] = []
-        """The layout last read; written on the screen thread only."""
-        self._last_good: Frame | None = None
-        self.layout_epoch = new_layout_epoch()
+        self._client: _Client | None = None
+        self._idle_epoch = new_layout_epoch()
 
-    async def _get_backends(self) -> Backends:
-        # Opened on first use and retried on each call after a failure, so a display that appears
-        # later (a session starts, DISPLAY is fixed) is picked up without a restart.
-        async with self._open_lock:
-            if self._backends is None:
-                try:
-                    self._backends = await self._screen_thread.run(self._make_backends)
-                except BackendNoDisplay as e:
-                    raise NoDisplayError(f"{e} {HOW_TO_GET_FRAMES}") from e
-                except PermissionDeniedError as e:
-                    raise DeviceError(str(e)) from e
-                self._watcher = _watch_layout(self._backends, self._display_name, self)
-            return self._backends
+    @property
+    def layout_epoch(self) -> int:  # type: ignore[override]
+        client = self._client
+        return client.relay.layout_epoch if client is not None else self._idle_epoch
+
+    @property
+    def relay(self) -> RelayDevice | None:
+        """The relay of the running client, if it runs."""
+        return self._client.relay if self._client is not None else None
+
+    @property
+    def guard(self) -> DisplayGuard | None:
+        """The running client's display guard, if it runs."""
+        return self._client.service.guard if self._client is not None else None
+
+    # --- Device: handed on to the relay ---------------------------------------------
 
     async def list_displays(self) -> list[DisplayInfo]:
-        backends = await self._get_backends()
-        async with self._capture_lock:
-            return await self._on_screen(self._read_layout, backends)
-
-    async def _on_screen(self, fn: Callable[..., T], *args: object) -> T:
-        try:
-            return await self._screen_thread.run(fn, *args)
-        except BackendNoDisplay as e:
-            await self._drop_backends()
-            raise NoDisplayError(f"{e} {HOW_TO_GET_FRAMES}") from e
-
-    # --- on the screen thread ---------------------------------------------------------
-
-    def _read_layout(self, backends: Backends) -> list[DisplayInfo]:
-        """The displays now; a layout unlike the last one read starts a new layout epoch."""
-        displays = backends.screen.displays()
-        if self._displays and displays != self._displays:
-            log.info("display layout changed: %d display(s)", len(displays))
-            self.layout_epoch = new_layout_epoch()
-        self._displays = displays
-        return list(displays)
-
-    def _grab(self, backends: Backends, request: CaptureRequest) -> tuple[pipeline.EncodedFrame, int]:
-        displays = self._read_layout(backends)
-        epoch = self.layout_epoch
-        encoded = pipeline.capture(
-            backends.screen,
-            display=request.display,
-            region=request.region,
-            max_edge=request.max_edge,
-            format=request.format,
-            quality=request.quality,
-            displays=displays,
-        )
-        return encoded, epoch
-
-    def _recheck_layout(self, backends: Backends) -> None:
-        if backends is not self._backends:
-            return  # closed meanwhile: reading would open a new connection nobody closes
-        # The capture instance keeps the layout it started with: a new one reads the real one.
-        try:
-            backends.screen.reset()
-            self._read_layout(backends)
-        except BackendError as e:
-            log.info("re-reading the display layout failed (%s); the next capture retries", e)
-
-    # --- from the layout watcher's thread ----------------------------------------------
-
-    def signal(self, reason: str) -> None:
-        """A sign the layout changed (a RandR event): re-read it on the screen thread."""
-        backends = self._backends
-        if backends is None:
-            return
-        log.debug("local display: %s", reason)
-        with contextlib.suppress(RunnerClosedError):  # shutting down
-            self._screen_thread.submit(self._recheck_layout, backends)
-
-    # --- Device -----------------------------------------------------------------------
+        return await self._call(lambda relay: relay.list_displays())
 
     async def capture(self, request: CaptureRequest) -> Frame:
-        backends = await self._get_backends()
-        async with self._capture_lock:
-            try:
-                encoded, epoch = await self._capture_with_reset(backends, request)
-            except pipeline.BlackFrameError as e:
-                metrics.FRAMES_BLACK_WITHHELD.inc()
-                return self._stale_or_raise(str(e))
-            except pipeline.CaptureRequestError as e:
-                raise CaptureRequestError(str(e)) from e
-            except BackendError as e:
-                raise DeviceError(f"Capture failed: {e}") from e
-        frame = Frame(
-            data=encoded.data,
-            mime_type=encoded.mime_type,
-            geometry=encoded.geometry,
-            captured_at=encoded.captured_at,
-            layout_epoch=epoch,
-        )
-        self._last_good = frame
-        return frame
-
-    async def _capture_with_reset(
-        self, backends: Backends, request: CaptureRequest
-    ) -> tuple[pipeline.EncodedFrame, int]:
-        try:
-            return await self._on_screen(self._grab, backends, request)
-        except (DisplayChangedError, pipeline.BlackFrameError) as e:
-            # A capture instance made before a display change grabs the old layout (or black):
-            # start over with a new one and fresh display geometry, once.
-            log.info("capture failed (%s); resetting the screen backend and retrying once", type(e).__name__)
-            await self._on_screen(backends.screen.reset)
-            return await self._on_screen(self._grab, backends, request)
-
-    def _stale_or_raise(self, why: str) -> Frame:
-        last = self._last_good
-        age = time.time() - last.captured_at if last else None
-        # A last good frame of an earlier layout could not be pointed into: it is no fallback.
-        if (
-            last is None
-            or age is None
-            or age > self._settings.frame_ttl
-            or last.layout_epoch != self.layout_epoch
-        ):
-            raise BlackFrameError(
-                f"{why} No recent good frame to show instead. Wake the display (move the mouse or press "
-                "a key, open the lid) and capture again in a few seconds."
-            )
-        return replace(
-            last,
-            stale_reason=f"{why} This is the last good frame instead, taken {age:.0f} s ago; it may be "
-            "out of date.",
-        )
+        return await self._call(lambda relay: relay.capture(request))
 
     async def move_pointer(
         self, x: float, y: float, *, label: str | None = None, move_cursor: bool = False
     ) -> PointerResult:
-        return await self._point(
-            lambda b, displays: pointing.point(b, displays, x, y, label=label, move_cursor=move_cursor)
-        )
+        return await self._call(lambda relay: relay.move_pointer(x, y, label=label, move_cursor=move_cursor))
 
     async def highlight(self, area: Rect, label: str | None, *, move_cursor: bool = False) -> PointerResult:
-        return await self._point(
-            lambda b, displays: pointing.highlight(b, displays, area, label=label, move_cursor=move_cursor)
-        )
-
-    async def _point(self, act: Callable[[Backends, list[DisplayInfo]], pointing.Pointed]) -> PointerResult:
-        backends = await self._get_backends()
-        if not self._displays:
-            await self.list_displays()  # the overlay keeps labels on the target's display
-        async with self._pointer_lock:
-            try:
-                done = await anyio.to_thread.run_sync(act, backends, list(self._displays))
-            except BackendNoDisplay as e:
-                await self._drop_backends()
-                raise NoDisplayError(f"{e} {HOW_TO_GET_FRAMES}") from e
-            except BackendError as e:
-                raise DeviceError(f"Moving the pointer failed: {e}") from e
-        return PointerResult(
-            x=done.x,
-            y=done.y,
-            display=self._display_at(done.x, done.y),
-            overlay=done.overlay,
-            pointer_moved=done.pointer_moved,
-            note=done.note,
-        )
-
-    def _display_at(self, x: float, y: float) -> int | None:
-        for d in self._displays:
-            if d.x <= x < d.x + d.width and d.y <= y < d.y + d.height:
-                return d.index
-        return None
-
-    async def _drop_backends(self) -> None:
-        backends, self._backends = self._backends, None
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            await anyio.to_thread.run_sync(watcher.stop)
-        if backends is not None:
-            await self._screen_thread.run(backends.close)
+        return await self._call(lambda relay: relay.highlight(area, label, move_cursor=move_cursor))
 
     async def aclose(self) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
-                await self._drop_backends()
-            finally:
-                await self._screen_thread.aclose()
+        async with self._open_lock:
+            client, self._client = self._client, None
+            if client is not None:
+                await client.aclose("the server is shutting down")
 
+    # --- the in-process client ------------------------------------------------------
 
-class _Watcher(Protocol):
-    def stop(self) -> None: ...
+    async def _call(self, act: Callable[[RelayDevice], Awaitable[T]]) -> T:
+        relay = await self._relay()
+        try:
+            return await act(relay)
+        except NoDisplayError as e:
+            # The display went away: start over on the next call, which may find it back.
+            await self._drop(relay, "the display went away")
+            raise NoDisplayError(f"{e} {HOW_TO_GET_FRAMES}") from e
 
+    async def _relay(self) -> RelayDevice:
+        async with self._open_lock:
+            if self._client is None:
+                self._client = await self._start()
+                tasks = self._tasks()
+                if tasks is not None:
+                    tasks.start_soon(self._client.follow)
+            return self._client.relay
 
-def _watch_layout(backends: Backends, display: str | None, device: LocalDevice) -> _Watcher | None:
-    """RandR change events for the local X display, fed to `device.signal`; None elsewhere."""
-    if backends.platform != "x11":
-        return None  # macOS: each capture reads the layout afresh (Quartz does not cache it)
-    from capture_client.x11_signals import RandrSignals
+    async def _drop(self, relay: RelayDevice, reason: str) -> None:
+        async with self._open_lock:
+            client = self._client
+            if client is not None and client.relay is relay:
+                self._client = None
+                await client.aclose(reason)
 
-    try:
-        return RandrSignals(device, display).start()
-    except Exception as e:  # no RandR, or the X server went away: layout reads still notice
-        log.info("display change events unavailable (%s); changes are noticed at the next capture", e)
-        return None
+    async def _start(self) -> _Client:
+        guard = DisplayGuard(quiet_period=self._quiet_period)
+        sources: list[Stoppable] = []
+        probe: Callable[[], object] | None = None
+        if not self._standin and sys.platform.startswith(("linux", "freebsd")) and self._display:
+            from capture_client.x11_signals import start_x11_signals  # Xlib: X11 only
+
+            sources, probe = await anyio.to_thread.run_sync(
+                lambda: start_x11_signals(guard, self._display, level=logging.INFO)
+            )
+        service = DeviceService(self._make_backends, guard, layout_probe=probe)
+        try:
+            displays = await service.start()
+        except BaseException as e:
+            with anyio.CancelScope(shield=True):
+                await service.aclose()
+                for source in sources:
+                    await anyio.to_thread.run_sync(source.stop)
+            if isinstance(e, BackendNoDisplay):
+                raise NoDisplayError(f"{e} {HOW_TO_GET_FRAMES}") from e
+            if isinstance(e, BackendError):
+                raise DeviceError(str(e)) from e
+            raise
+        link = _InMemoryLink(service)
+        hello = p.Hello(
+            protocol_version=p.PROTOCOL_VERSION,
+            device_id=self.id,
+            client_version=client_version,
+            platform=service.backends.platform,
+            displays=displays,
+        )
+        relay = RelayDevice(
+            hello,
+            link.to_client,
+            device_id=self.id,
+            capture_timeout=self._settings.capture_timeout,
+            fallback_max_age=self._settings.frame_ttl,
+            decode_check=False,  # the images come from this process's own encoder
+        )
+        link.relay = relay
+        service.on_displays_changed = lambda displays, reason: link.send_message(
+            p.DisplaysChanged(displays=displays, reason=reason[:200])
+        )
+        log.info("local display opened (%s, %d displays)", hello.platform, len(displays))
+        return _Client(service, link, relay, sources)

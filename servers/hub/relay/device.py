@@ -1,21 +1,19 @@
-"""A relayed device: a capture client connected over the device WebSocket.
+"""`RelayDevice`: the hub's side of one capture client's link, the one `Device` for frames and
+pointer commands.
 
-`RelayDevice` is the hub's side of one connection. The screen and pointer tools call it like any
-`Device`; it turns each call into a protocol request, waits a bounded time for the answer, and
-falls back to the device's latest good (or pushed) frame when the device cannot deliver a fresh
-one. The endpoint feeds it every message the client sends (`handle_text` / `handle_binary`); bad
-messages get an `error` message back and change nothing.
+The screen and pointer tools call it like any `Device`; it turns each call into a protocol request,
+waits a bounded time for the answer, and falls back to the device's latest good (or pushed) frame
+when the device cannot deliver a fresh one. Whoever carries the link feeds it every message the
+client sends: the WebSocket endpoint as text and bytes (`handle_text` / `handle_binary`), the
+server's own in-process capture client as protocol objects (`handle_message` / `handle_frame`).
+Bad messages get an `error` message back and change nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Literal
 
 import anyio
@@ -23,35 +21,35 @@ import anyio
 from servers.hub.device import (
     BlackFrameError,
     CaptureRequest,
+    CaptureRequestError,
     CaptureTimeoutError,
     Device,
     DeviceError,
     DeviceUnavailableError,
     Frame,
+    NoDisplayError,
     PointerResult,
     new_layout_epoch,
 )
 from servers.hub.received_image import BadImageError, check_image
+from servers.hub.relay.checks import EDGE_SLACK, full_key, geometry_problem, requested_key
+from servers.hub.relay.fallback import FrameFallback
+from servers.hub.relay.pending import CAPTURE_PREFIX, POINTER_PREFIX, PendingRequests
 from servers.log_safety import RateLimit, safe_text
 from servers.ops import metrics
 from wire import protocol as p
-from wire.geometry import DisplayInfo, FrameGeometry, Rect, bounding_box, contains
+from wire.geometry import DisplayInfo, Rect, display_at
 
 log = logging.getLogger("realtime_mcp.relay")
 
-PUSH_WINDOW = 30.0
-"""Seconds a pushed (push-to-talk) frame answers the next capture instead of a fresh grab."""
 POINTER_TIMEOUT = 3.0
 """Seconds to wait for a pointer acknowledgement (capped by the capture timeout)."""
-_EDGE_SLACK = 1.0  # pointer-space rounding at display edges
 REFUSALS_LOGGED, REFUSAL_LOG_WINDOW = 5, 60.0
 """Refused messages (and error reports) of one link logged per window; the rest are counted."""
 
-CAPTURE_PREFIX, POINTER_PREFIX = "c", "p"
-"""Request ids say what answer they expect, so a frame cannot answer a pointer move or vice versa."""
-
-DisplayKey = int | Literal["all"]
-SendText = Callable[[str], Awaitable[None]]
+SendMessage = Callable[[p.HubMessage], Awaitable[None]]
+"""How the relay reaches the client: encoded onto a WebSocket, or handed over in memory. A link that
+is gone raises `DeviceUnavailableError` (the link's own errors chained); anything else is a bug."""
 
 
 class _Failed(Exception):
@@ -62,19 +60,36 @@ class _Failed(Exception):
         self.reply = reply
 
 
-def _display_rect(display: DisplayInfo) -> Rect:
-    return Rect(x=display.x, y=display.y, width=display.width, height=display.height)
+def capture_failure(failed: p.RequestFailed) -> DeviceError:
+    """The hub's error for a capture the client could not carry out: a client's failure codes
+    become `DeviceError`s here (and, for pointer moves, in `RelayDevice._pointer`) only."""
+    retry = f" Try again in {failed.retry_after:.1f} s." if failed.retry_after else ""
+    match failed.code:
+        case "bad_request":
+            return CaptureRequestError(failed.message)
+        case "black":
+            return BlackFrameError(
+                f"No frame: the display came back black ({failed.message}), and no recent good frame "
+                "is at hand. Wake the display (move the mouse or press a key, open the lid) and capture "
+                f"again in a few seconds.{retry}"
+            )
+        case "reconfiguring":
+            return BlackFrameError(f"No frame: the device paused capture ({failed.message}).{retry}")
+        case "no_display":
+            return NoDisplayError(f"No frame: there is no display ({failed.message}).")
+        case _:
+            return DeviceError(f"No frame: the device could not capture ({failed.code}: {failed.message}).")
 
 
 class RelayDevice(Device):
-    """A capture client's screen and pointer, reached through its WebSocket."""
+    """A capture client's screen and pointer, reached through its link."""
 
     kind = "relay"
 
     def __init__(
         self,
         hello: p.Hello,
-        send_text: SendText,
+        send: SendMessage,
         *,
         device_id: str,
         capture_timeout: float,
@@ -82,9 +97,12 @@ class RelayDevice(Device):
         clock: Callable[[], float] = time.time,
         on_push: Callable[[Frame], None] | None = None,
         on_talk: Callable[[Literal["press", "release"]], None] | None = None,
+        decode_check: bool = True,
     ) -> None:
         """`on_push` / `on_talk`: who hears of a pushed frame and of hotkey presses (the bridge,
-        through the hub's device events); called inline, they must not block."""
+        through the hub's device events); called inline, they must not block. `decode_check`: read
+        each image's header to check it is what its frame header says (~0.1-0.2 ms a frame); off
+        only for the in-process client, whose images come from this process's own encoder."""
         self.id = device_id
         self.client_version = hello.client_version
         self.platform = hello.platform
@@ -93,19 +111,16 @@ class RelayDevice(Device):
         # A new connection is a new epoch even under a known id: what changed while the device was
         # away is unknown, so frames of the connection it replaces are not trusted.
         self.layout_epoch = new_layout_epoch()
-        self._send = send_text
+        self._send = send
         self._capture_timeout = capture_timeout
-        self._fallback_max_age = fallback_max_age
         self._clock = clock
-        self._ids = itertools.count(1)
-        self._pending: dict[str, asyncio.Future[object]] = {}
-        self._expired: deque[str] = deque(maxlen=64)
-        self._latest: dict[DisplayKey, Frame] = {}
-        self._pushed: Frame | None = None
+        self._pending = PendingRequests()
+        self._frames = FrameFallback(max_age=fallback_max_age, clock=lambda: self._clock())
         self._closed: str | None = None
         self._on_push = on_push
         self._on_talk = on_talk
-        self._closed_event = asyncio.Event()
+        self._decode_check = decode_check
+        self._closed_event = anyio.Event()
         self._refusals = RateLimit(burst=REFUSALS_LOGGED, window=REFUSAL_LOG_WINDOW)
         self._reports = RateLimit(burst=REFUSALS_LOGGED, window=REFUSAL_LOG_WINDOW)
         self.last_seen = clock()
@@ -120,12 +135,19 @@ class RelayDevice(Device):
 
     async def capture(self, request: CaptureRequest) -> Frame:
         self._check_open()
-        key = self._key_for(request.display)
-        pushed = self._take_push(key, request)
+        key = requested_key(self._displays, request.display)
+        if key is None:
+            indexes = ", ".join(str(d.index) for d in self._displays) or "none"
+            raise CaptureRequestError(
+                f"There is no display {request.display} (displays: {indexes}) on device {self.id!r}: "
+                "use an index, 'all', or leave it out for the primary display."
+            )
+        region = request.region is not None
+        pushed = self._frames.take_push(key, region=region)
         if pushed is not None:
             return pushed
         message = p.Capture(
-            request_id=self._new_id(CAPTURE_PREFIX),
+            request_id=self._pending.new_id(CAPTURE_PREFIX),
             display=request.display,
             region=request.region,
             max_edge=request.max_edge,
@@ -137,15 +159,20 @@ class RelayDevice(Device):
             reply = await self._ask(message, self._capture_timeout)
         except TimeoutError as e:
             why = f"the device did not answer within {self._capture_timeout:g} s"
-            return self._fallback(key, request, why, CaptureTimeoutError(f"No frame: {why}."), cause=e)
+            error = CaptureTimeoutError(f"No frame: {why}.")
+            return self._frames.stand_in(key, region=region, why=why, error=error, cause=e)
         except _Failed as e:
-            why = f"the device could not capture ({e.reply.code}: {e.reply.message})"
-            error_type = BlackFrameError if e.reply.code in ("black", "reconfiguring") else DeviceError
-            if error_type is BlackFrameError:
-                metrics.GUARD_PAUSES.labels(e.reply.code).inc()
+            failed = e.reply
+            error = capture_failure(failed)
+            if isinstance(error, BlackFrameError):
+                metrics.GUARD_PAUSES.labels(failed.code).inc()
                 metrics.FRAMES_BLACK_WITHHELD.inc()
-            retry = f" Try again in {e.reply.retry_after:.1f} s." if e.reply.retry_after else ""
-            return self._fallback(key, request, why, error_type(f"No frame: {why}.{retry}"), cause=e)
+            if isinstance(error, (CaptureRequestError, NoDisplayError)):
+                # A bad request has no stand-in; nor has a display that is gone (its last frame
+                # shows no screen there is now).
+                raise error from e
+            why = f"the device could not capture ({failed.code}: {failed.message})"
+            return self._frames.stand_in(key, region=region, why=why, error=error, cause=e)
         assert isinstance(reply, Frame)
         return reply
 
@@ -153,17 +180,18 @@ class RelayDevice(Device):
         self, x: float, y: float, *, label: str | None = None, move_cursor: bool = False
     ) -> PointerResult:
         self._check_open()
-        if not any(
-            contains(_display_rect(d), Rect(x=x, y=y, width=1e-6, height=1e-6), slack=_EDGE_SLACK)
-            for d in self._displays
-        ):
+        if display_at(self._displays, x, y, slack=EDGE_SLACK) is None:
             raise DeviceError(
                 f"({x:g}, {y:g}) is outside every display of device {self.id!r}: the display layout "
                 "changed since that frame was taken. Capture the screen again and point at the new frame."
             )
         return await self._pointer(
             p.MovePointer(
-                request_id=self._new_id(POINTER_PREFIX), x=x, y=y, label=label, move_cursor=move_cursor
+                request_id=self._pending.new_id(POINTER_PREFIX),
+                x=x,
+                y=y,
+                label=label,
+                move_cursor=move_cursor,
             )
         )
 
@@ -171,7 +199,10 @@ class RelayDevice(Device):
         self._check_open()
         return await self._pointer(
             p.Highlight(
-                request_id=self._new_id(POINTER_PREFIX), area=area, label=label, move_cursor=move_cursor
+                request_id=self._pending.new_id(POINTER_PREFIX),
+                area=area,
+                label=label,
+                move_cursor=move_cursor,
             )
         )
 
@@ -196,31 +227,45 @@ class RelayDevice(Device):
         if self._closed is None:
             self._closed = reason
         self._closed_event.set()
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(
-                    DeviceUnavailableError(f"Device {self.id!r} disconnected ({reason}); nothing was done.")
-                )
-        self._pending.clear()
+        device_id = self.id
+        self._pending.fail_all(
+            lambda: DeviceUnavailableError(f"Device {device_id!r} disconnected ({reason}); nothing was done.")
+        )
 
     # --- messages from the client -----------------------------------------------------
 
     async def handle_text(self, text: str | bytes) -> None:
+        """A JSON control message off the WebSocket."""
         self.last_seen = self._clock()
         try:
             message = p.parse_client_text(text)
         except p.ProtocolError as e:
             await self._error(e.code, str(e))
             return
+        await self.handle_message(message)
+
+    async def handle_binary(self, data: bytes) -> None:
+        """A binary frame message off the WebSocket."""
+        self.last_seen = self._clock()
+        try:
+            header, image = p.parse_frame(data)
+        except p.ProtocolError as e:
+            await self._error(e.code, str(e))
+            return
+        await self.handle_frame(header, image)
+
+    async def handle_message(self, message: p.ClientMessage) -> None:
+        """A control message, parsed (the in-process client hands them over as they are)."""
+        self.last_seen = self._clock()
         match message:
             case p.Ping(seq=seq):
-                await self._send_quietly(p.encode(p.Pong(seq=seq)))
+                await self._send_quietly(p.Pong(seq=seq))
             case p.Pong():
                 pass
             case p.PointerDone(request_id=rid) if not rid.startswith(POINTER_PREFIX):
                 await self._error("out_of_order", f"{rid!r} is not a pointer request", request_id=rid)
             case p.PointerDone(request_id=rid) | p.RequestFailed(request_id=rid):
-                if not self._resolve(rid, message):
+                if not self._pending.resolve(rid, message):
                     await self._unknown_request(rid)
             case p.Talk(state=state):
                 if self._on_talk is not None:
@@ -238,30 +283,28 @@ class RelayDevice(Device):
                         f" (and {held} more reports before this one)" if held else "",
                     )
                 if rid is not None:
-                    self._resolve(rid, p.RequestFailed(request_id=rid, code="error", message=text_[:2000]))
+                    self._pending.resolve(
+                        rid, p.RequestFailed(request_id=rid, code="error", message=text_[:2000])
+                    )
             case p.Hello():
                 await self._error("out_of_order", "hello was already received on this connection")
 
-    async def handle_binary(self, data: bytes) -> None:
+    async def handle_frame(self, header: p.FrameHeader, image: bytes) -> None:
+        """A frame, split from its header (the in-process client hands them over as they are)."""
         self.last_seen = self._clock()
-        try:
-            header, image = p.parse_frame(data)
-        except p.ProtocolError as e:
-            await self._error(e.code, str(e))
-            return
         rid = header.request_id
         if rid is not None and not rid.startswith(CAPTURE_PREFIX):
             await self._error("out_of_order", f"{rid!r} is not a capture request", request_id=rid)
             return
-        late = rid is not None and rid in self._expired
-        if rid is not None and rid not in self._pending and not late:
+        late = rid is not None and self._pending.is_expired(rid)
+        if rid is not None and not self._pending.is_waiting(rid) and not late:
             await self._unknown_request(rid)
             return
         if rid is None and not header.pushed:
             await self._error("out_of_order", "a frame needs a request_id unless it is pushed")
             return
-        problem = self._geometry_problem(header.geometry)
-        if problem is None:
+        problem = geometry_problem(self._displays, header.geometry)
+        if problem is None and self._decode_check:
             try:
                 check_image(
                     image, header.mime_type, header.geometry.image_width, header.geometry.image_height
@@ -272,7 +315,7 @@ class RelayDevice(Device):
             code, text = problem
             await self._error(code, text, request_id=rid)
             if rid is not None:
-                self._resolve(
+                self._pending.resolve(
                     rid, p.RequestFailed(request_id=rid, code="error", message=f"frame refused: {text}")
                 )
             return
@@ -285,14 +328,13 @@ class RelayDevice(Device):
             captured_at=self._clock(),
             layout_epoch=self.layout_epoch,
         )
-        self._remember(frame)
+        self._frames.remember(full_key(self._displays, frame.geometry), frame, pushed=header.pushed)
         if header.pushed:
-            self._pushed = frame
             self.pushed_at = frame.captured_at
             if self._on_push is not None:
                 self._on_push(frame)
         if rid is not None:
-            self._resolve(rid, frame)
+            self._pending.resolve(rid, frame)
 
     # --- internals --------------------------------------------------------------------
 
@@ -300,27 +342,10 @@ class RelayDevice(Device):
         if self._closed is not None:
             raise DeviceUnavailableError(f"Device {self.id!r} is not connected ({self._closed}).")
 
-    def _new_id(self, prefix: str) -> str:
-        return f"{prefix}{next(self._ids)}"
-
     async def _ask(self, message: p.Capture | p.MovePointer | p.Highlight, wait: float) -> object:
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        text = p.encode(message)  # outside the try: a bad message is a bug, not a broken link
-        self._pending[message.request_id] = future
-        try:
-            with anyio.fail_after(wait):  # the send too: a device that stops reading blocks it
-                try:
-                    await self._send(text)
-                except Exception as e:  # whatever the transport raises; chained for the log
-                    raise DeviceUnavailableError(
-                        f"Device {self.id!r} could not be reached: the link broke."
-                    ) from e
-                result = await future
-        except TimeoutError:
-            self._expired.append(message.request_id)
-            raise
-        finally:
-            self._pending.pop(message.request_id, None)
+        with self._pending.expect(message.request_id) as answer, anyio.fail_after(wait):
+            await self._send(message)  # bounded too: a device that stops reading blocks it
+            result = await answer.wait()
         if isinstance(result, p.RequestFailed):
             raise _Failed(result)
         return result
@@ -334,7 +359,8 @@ class RelayDevice(Device):
                 f"Device {self.id!r} did not confirm the pointer move within {timeout:g} s."
             ) from e
         except _Failed as e:
-            raise DeviceError(f"The pointer did not move: {e.reply.message}") from e
+            error_type = NoDisplayError if e.reply.code == "no_display" else DeviceError
+            raise error_type(f"The pointer did not move: {e.reply.message}") from e
         assert isinstance(reply, p.PointerDone)
         return PointerResult(
             x=reply.x,
@@ -344,14 +370,6 @@ class RelayDevice(Device):
             pointer_moved=reply.pointer_moved,
             note=reply.note,
         )
-
-    def _resolve(self, rid: str, result: object) -> bool:
-        future = self._pending.get(rid)
-        if future is None:
-            return rid in self._expired
-        if not future.done():
-            future.set_result(result)
-        return True
 
     async def _unknown_request(self, rid: str) -> None:
         await self._error("unknown_request", f"no request {rid!r} is waiting for an answer", request_id=rid)
@@ -367,75 +385,14 @@ class RelayDevice(Device):
                 safe_text(text),
                 f" (and {held} more refused before this one)" if held else "",
             )
-        await self._send_quietly(p.error(code, text, request_id=request_id))
+        await self._send_quietly(p.ErrorMessage(code=code[:64], message=text[:2000], request_id=request_id))
 
-    async def _send_quietly(self, text: str) -> None:
+    async def _send_quietly(self, message: p.HubMessage) -> None:
         # A reply to a message is best effort: a broken link is noticed by the reader and heartbeat.
         try:
-            await self._send(text)
-        except Exception as e:
-            log.debug("device %s: reply not sent (%s)", self.id, type(e).__name__)
-
-    def _key_for(self, display: int | Literal["all"] | None) -> DisplayKey:
-        if display is None:
-            primary = next((d.index for d in self._displays if d.primary), None)
-            return primary if primary is not None else (self._displays[0].index if self._displays else 0)
-        if display != "all" and all(d.index != display for d in self._displays):
-            indexes = ", ".join(str(d.index) for d in self._displays) or "none"
-            raise DeviceError(f"Device {self.id!r} has no display {display} (displays: {indexes}).")
-        return display
-
-    def _geometry_problem(self, geometry: FrameGeometry) -> tuple[str, str] | None:
-        if not self._displays:
-            return ("unknown_display", "the device reported no displays")
-        if geometry.display is None:
-            bounds = bounding_box(self._displays)
-        else:
-            display = next((d for d in self._displays if d.index == geometry.display), None)
-            if display is None:
-                return (
-                    "unknown_display",
-                    f"display {geometry.display} does not exist (send displays_changed first)",
-                )
-            bounds = _display_rect(display)
-        if not contains(bounds, geometry.area, slack=_EDGE_SLACK):
-            return ("stale_geometry", "the frame's area lies outside the display layout the hub was told")
-        return None
-
-    def _full_key(self, geometry: FrameGeometry) -> DisplayKey | None:
-        """The display a frame covers whole, or None for a region."""
-        if geometry.display is None:
-            return "all" if geometry.area == bounding_box(self._displays) else None
-        display = next((d for d in self._displays if d.index == geometry.display), None)
-        if display is not None and geometry.area == _display_rect(display):
-            return geometry.display
-        return None
-
-    def _remember(self, frame: Frame) -> None:
-        key = self._full_key(frame.geometry)
-        if key is not None:
-            self._latest[key] = frame
-
-    def _take_push(self, key: DisplayKey, request: CaptureRequest) -> Frame | None:
-        pushed, self._pushed = self._pushed, None
-        if pushed is None or request.region is not None:
-            return None
-        age = self._clock() - pushed.captured_at
-        if age > PUSH_WINDOW or self._full_key(pushed.geometry) != key:
-            return None
-        return replace(
-            pushed,
-            stale_reason=f"the frame the user sent with push-to-talk {age:.1f} s ago, as they began speaking",
-        )
-
-    def _fallback(
-        self, key: DisplayKey, request: CaptureRequest, why: str, error: DeviceError, *, cause: Exception
-    ) -> Frame:
-        frame = self._latest.get(key) if request.region is None else None
-        # As on the local device: a frame older than frame_ttl is no picture of the screen now.
-        if frame is None or self._clock() - frame.captured_at > self._fallback_max_age:
-            raise error from cause
-        return replace(frame, stale_reason=f"{why}; this is its last good frame")
+            await self._send(message)
+        except DeviceUnavailableError as e:
+            log.debug("device %s: reply not sent (%s)", self.id, e)
 
     def _displays_changed(self, displays: list[DisplayInfo], reason: str) -> None:
         if list(displays) == self._displays:
@@ -445,5 +402,4 @@ class RelayDevice(Device):
         # Frames of the old layout would map pointer moves onto displays that are gone or moved:
         # they are refused from now on, so none is offered as a fallback either.
         self.layout_epoch = new_layout_epoch()
-        self._latest.clear()
-        self._pushed = None
+        self._frames.forget()
