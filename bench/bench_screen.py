@@ -96,6 +96,9 @@ def bench_app(display: str):
 
 
 def serve(port: int, display: str) -> None:
+    from capture_client.pipeline import tune_allocator
+
+    tune_allocator()  # as `realtime-mcp serve` does at start-up
     run_uvicorn(bench_app(display), port)
 
 
