@@ -1,5 +1,6 @@
 """The frame store (ids, TTL, count) and the capture pipeline's pure steps, on synthetic pixels."""
 
+import base64
 import io
 
 import pytest
@@ -230,3 +231,17 @@ def test_capture_code_imports_no_server_code_and_no_platform_library_up_front():
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_callers_of_one_frame_share_its_base64_text():
+    from servers.screen.server import _Base64Memo
+
+    memo = _Base64Memo(size=2)
+    frames = [bytes([i]) * 1000 for i in range(3)]
+    first = memo(frames[0])
+    assert base64.b64decode(first) == frames[0]
+    assert memo(frames[0]) is first  # encoded once for every caller of the same capture
+    memo(frames[1])
+    memo(frames[2])  # pushes the first out: kept only for the last few frames
+    again = memo(frames[0])
+    assert again == first and again is not first
