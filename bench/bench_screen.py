@@ -217,7 +217,9 @@ async def measure(url: str, calls: int, json_response: bool) -> float:
     rounds = max(2, calls // 25)
     together, wall, grabs = await concurrent(url, CONCURRENT_CALLERS, rounds)
 
-    mode = "JSON" if json_response else "SSE"
+    # Without --json-response the server may stream SSE, but a call that sends no notification is
+    # answered with one JSON body either way (the SDK's modern streamable HTTP).
+    mode = "JSON-only" if json_response else "SSE-capable"
     print(f"load average {os.getloadavg()[0]:.2f} (2-core box shared with other work: figures swing with it)")
     print(f"\nend to end over streamable HTTP ({mode} answers, one client session per tool), {calls} calls:")
     floor = row("echo (transport floor)", echo)
