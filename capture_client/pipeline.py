@@ -1,9 +1,10 @@
-"""The capture hot path: grab -> black check -> BGRX to RGB -> downscale -> encode, plus its geometry.
+"""The capture hot path: grab -> black check -> downscale -> RGB -> encode, plus its geometry.
 
 Shared by the server's local device and the capture client; blocking (run it off the event loop).
-Costs at 2560x1600 on a 2-core box: grab ~3 ms, black check ~0.1 ms, reduce(2) + channel order
-~3.5 ms, JPEG q80 at 1280x800 ~2.5 ms. The black check and the downscale both read the grabbed
-buffer where it lies (`frombuffer`): no full-size copy or conversion is made.
+CPU time at 2560x1600 on the 2-core dev box: grab ~4 ms (3 of them mss copying the shared-memory
+image), black check ~0.2 ms, reduce(2) ~7 ms + channel order ~2 ms, JPEG q80 at 1280x800 ~4 ms.
+The black check and the downscale both read the grabbed buffer where it lies (`frombuffer`): no
+full-size copy or conversion is made.
 """
 
 from __future__ import annotations
@@ -161,11 +162,10 @@ def to_rgb_scaled(raw: RawCapture, max_edge: int) -> Image.Image:
 
     A 4-byte capture is box-reduced where it lies (`frombuffer` maps it without a copy), channels
     still in buffer order, and only the small result is put in R, G, B order: every step works per
-    channel, so this is the same image as unpacking to RGB first, for a quarter of the unpacking and
-    none of the full-size allocation (measured: 5.9 ms of unpacking into a fresh 16 MB image at
-    2560x1600, against 1.6 ms to reorder the 1280x800 result). A resize finishes off non-integer
-    ratios. Splitting the reduce into bands on two threads was measured too: no gain on two cores
-    once the other processes are counted.
+    channel, so this is the same image as unpacking to RGB first, without the full-size unpack into
+    a fresh 16 MB image (2560x1600, CPU time on the 2-core dev box: 11.4 ms against 13.8 ms). A
+    resize finishes off non-integer ratios. Splitting the reduce into bands on two threads was
+    measured too: slower on two busy cores.
     """
     target = scaled_size(raw.width, raw.height, max_edge)
     image = _mapped(raw)
