@@ -60,6 +60,14 @@ def bench_app(display: str):
     )
     suite = create_app(settings)
     extra = echo_server("bench")
+    recorded = _time_pipeline_stages()
+
+    @extra.tool()
+    def stage_timings() -> list[dict[str, float]]:
+        """Seconds per stage of every capture since the last call (grab, convert, encode)."""
+        taken = list(recorded)
+        recorded.clear()
+        return taken
 
     @extra.tool()
     def echo_bytes(size: int) -> str:
@@ -125,6 +133,49 @@ def serve(port: int, display: str) -> None:
     run_uvicorn(bench_app(display), port)
 
 
+def _time_pipeline_stages() -> list[dict[str, float]]:
+    """Wrap the capture pipeline's steps in this (server) process with timers, so the breakdown is
+    of the very calls measured end to end. Returns the list each capture's timings are added to."""
+    import threading
+
+    from capture_client import pipeline
+
+    recorded: list[dict[str, float]] = []
+    current = threading.local()
+
+    def stage(name: str, fn):
+        def timed_step(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                parts = getattr(current, "parts", None)
+                if parts is not None:
+                    parts[name] = parts.get(name, 0.0) + time.perf_counter() - start
+
+        return timed_step
+
+    capture = pipeline.capture
+
+    def timed_capture(*args, **kwargs):
+        current.parts = parts = {}
+        start = time.perf_counter()
+        try:
+            return capture(*args, **kwargs)
+        finally:
+            current.parts = None
+            total = time.perf_counter() - start
+            convert, encode = parts.get("convert", 0.0), parts.get("encode", 0.0)
+            recorded.append({"grab": total - convert - encode, "convert": convert, "encode": encode})
+
+    # pipeline.capture looks these up as module globals on each call, so the wrappers are used.
+    pipeline.is_black = stage("convert", pipeline.is_black)
+    pipeline.to_rgb_scaled = stage("convert", pipeline.to_rgb_scaled)
+    pipeline.encode = stage("encode", pipeline.encode)
+    pipeline.capture = timed_capture
+    return recorded
+
+
 def _frame_sized_result() -> CallToolResult:
     """The busy UI picture at 1280x800 as JPEG q80, wrapped as the screen server wraps a frame."""
 
@@ -165,26 +216,30 @@ def image_bytes(result) -> int:
     return sum(len(base64.b64decode(c.data)) for c in result.content if getattr(c, "type", "") == "image")
 
 
-async def concurrent(url: str, callers: int, rounds: int) -> tuple[list[float], float, int]:
-    """`callers` clients (a session each) calling capture_screen `rounds` times in a row, all at
-    once. Returns every call's seconds, the wall time and how many grabs served them."""
+async def concurrent(
+    url: str, callers: int, rounds: int, tool: str = "capture_screen"
+) -> tuple[list[float], float, int]:
+    """`callers` clients (a session each) calling `tool` (capture_screen, or the bench's
+    frame_result: the same traffic without capturing) `rounds` times in a row, all at once.
+    Returns every call's seconds, the wall time and how many grabs served them."""
     import anyio
     from mcp import Client
 
+    path = "screen" if tool == "capture_screen" else "bench"
     seconds: list[float] = []
 
     async def caller(client: Client) -> None:
         for _ in range(rounds):
             start = time.perf_counter()
-            result = await client.call_tool("capture_screen", {})
+            result = await client.call_tool(tool, {})
             seconds.append(time.perf_counter() - start)
             assert not result.is_error, result.content
 
     # Sessions nest: the stack of callers' sessions closes before the bench session it was opened in.
     async with Client(f"{url}/bench/mcp") as bench, contextlib.AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(Client(f"{url}/screen/mcp")) for _ in range(callers)]
+        clients = [await stack.enter_async_context(Client(f"{url}/{path}/mcp")) for _ in range(callers)]
         for client in clients:  # untimed: a session's first call also fetches the tool list
-            assert not (await client.call_tool("capture_screen", {})).is_error
+            assert not (await client.call_tool(tool, {})).is_error
         before = (await bench.call_tool("captures_started", {})).structured_content["result"]
         start = time.perf_counter()
         with anyio.fail_after(300):
@@ -196,8 +251,8 @@ async def concurrent(url: str, callers: int, rounds: int) -> tuple[list[float], 
     return seconds, wall, grabs
 
 
-async def measure(url: str, calls: int, json_response: bool) -> float:
-    """Prints the end-to-end figures; returns capture_screen's p50 in ms."""
+async def measure(url: str, calls: int, json_response: bool) -> None:
+    """Prints the end-to-end figures and capture_screen's breakdown."""
     from mcp import Client
 
     async with Client(f"{url}/bench/mcp") as client:
@@ -205,8 +260,9 @@ async def measure(url: str, calls: int, json_response: bool) -> float:
         big, _ = await timed(client, "echo_bytes", [{"size": 150_000}] * calls)
         framed, _ = await timed(client, "frame_result", [{}] * calls)
         naive, naive_result = await timed(client, "naive_capture", [{}] * max(10, calls // 5), warmup=2)
-    async with Client(f"{url}/screen/mcp") as client:
+    async with Client(f"{url}/screen/mcp") as client, Client(f"{url}/bench/mcp") as bench:
         capture, result = await timed(client, "capture_screen", [{}] * calls)
+        in_server = (await bench.call_tool("stage_timings", {})).structured_content["result"][-calls:]
     frame_id = result.structured_content["frame_id"]
     size = (result.structured_content["width"], result.structured_content["height"])
     async with Client(f"{url}/pointer/mcp") as client:
@@ -216,6 +272,7 @@ async def measure(url: str, calls: int, json_response: bool) -> float:
         shown, _ = await timed(client, "capture_screen", [{}] * min(calls, 40))
     rounds = max(2, calls // 25)
     together, wall, grabs = await concurrent(url, CONCURRENT_CALLERS, rounds)
+    carried, carried_wall, _ = await concurrent(url, CONCURRENT_CALLERS, rounds, "frame_result")
 
     # Without --json-response the server may stream SSE, but a call that sends no notification is
     # answered with one JSON body either way (the SDK's modern streamable HTTP).
@@ -236,6 +293,11 @@ async def measure(url: str, calls: int, json_response: bool) -> float:
         together,
         f"{len(together) / wall:.0f} captures/s served by {grabs} grabs",
     )
+    carried_p50 = row(
+        f"frame-sized result, {CONCURRENT_CALLERS} at once",
+        carried,
+        f"{len(carried) / carried_wall:.0f} calls/s (the same traffic, no capture)",
+    )
     print(
         f"\ncapture_screen p50 {capture_p50:.1f} ms (goal <= 15), {capture_p50 - floor:.1f} ms above the "
         f"floor; image {image_bytes(result) / 1024:.0f} KB (goal <= 250)"
@@ -245,14 +307,14 @@ async def measure(url: str, calls: int, json_response: bool) -> float:
     print(
         f"{CONCURRENT_CALLERS} concurrent callers of one display: {len(together) / wall:.0f} captures/s, "
         f"p50 {together_p50:.0f} ms (goal < 150), p99 {percentile(together, 0.99) * 1000:.0f} ms; "
-        f"{len(together)} calls served by {grabs} grabs"
+        f"{len(together)} calls served by {grabs} grabs; the same callers of a frame-sized result "
+        f"without capture: p50 {carried_p50:.0f} ms"
     )
-    return capture_p50
+    breakdown(capture, in_server, framed)
 
 
-def stages(display: str, rounds: int) -> dict[str, float]:
-    """The pipeline's steps in this process, no MCP: where a capture's time goes. Returns the p50s
-    in ms of grab, convert (black check, downscale, channel order) and encode."""
+def stages(display: str, rounds: int) -> None:
+    """The pipeline's steps in this process alone, no MCP and no server around them."""
     from capture_client import pipeline
     from capture_client.backends import get_backends
 
@@ -274,24 +336,27 @@ def stages(display: str, rounds: int) -> dict[str, float]:
         for key, value in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             timings[key].append(value)
     print(f"\npipeline stages in-process (2560x1600 -> 1280x800), {rounds} rounds:")
-    p50 = {key: row(key, values) for key, values in timings.items()}
+    for key, values in timings.items():
+        row(key, values)
     total = [float(sum(parts)) for parts in zip(*timings.values(), strict=True)]
     row("total", total)
     screen.close()
-    return {
-        "grab": p50["grab"],
-        "convert": p50["black check"] + p50["downscale"],
-        "encode": p50["jpeg q80"],
+
+
+def breakdown(capture: list[float], in_server: list[dict[str, float]], framed: list[float]) -> None:
+    """capture_screen's p50 as the p50s of its pipeline stages, timed in the server during those
+    same calls, plus the rest (transport)."""
+    p50 = percentile(capture, 0.5) * 1000
+    parts = {
+        name: percentile([t[name] for t in in_server], 0.5) * 1000 for name in ("grab", "convert", "encode")
     }
-
-
-def breakdown(capture_p50: float, parts: dict[str, float]) -> None:
-    transport = capture_p50 - sum(parts.values())
-    stages_text = " + ".join(f"{name} {ms:.1f}" for name, ms in parts.items())
+    transport = p50 - sum(parts.values())
+    framed_p50 = percentile(framed, 0.5) * 1000
     print(
-        f"\ncapture_screen p50 {capture_p50:.1f} ms = {stages_text} (stage p50s in-process) + transport "
-        f"{transport:.1f} (the rest: the MCP call, the hop to the screen thread, the result through the "
-        "SDK, HTTP and the client)"
+        f"\ncapture_screen p50 {p50:.1f} ms = grab {parts['grab']:.1f} + convert {parts['convert']:.1f} + "
+        f"encode {parts['encode']:.1f} (p50s timed in the server, same calls) + transport {transport:.1f} "
+        "(the rest: the MCP call, the hops to the screen thread and back, the result through the SDK, "
+        f"HTTP and the client; a frame-sized result without capture: p50 {framed_p50:.1f})"
     )
 
 
@@ -317,8 +382,8 @@ def main() -> int:
     with running_xvfb(2560, 1600) as xserver:
         with served(__file__, xserver.display, env) as (url, server):
             print(f"Xvfb {xserver.display} 2560x1600 showing a busy UI picture; server pid {server.pid}")
-            capture_p50 = anyio.run(measure, url, args.calls, args.json_response)
-        breakdown(capture_p50, stages(xserver.display, 50))
+            anyio.run(measure, url, args.calls, args.json_response)
+        stages(xserver.display, 50)
     return 0
 
 
