@@ -10,8 +10,8 @@ Prints p50/p99 for, in one run and one harness:
     built without capturing: what carrying one frame costs;
   * 25 concurrent callers of one display (captures/s, p50, p99; goal p50 < 150 ms) and how many
     grabs served them (callers asking at the same moment share one);
-  * the capture pipeline's stages on their own (no MCP), and capture_screen's p50 broken down into
-    grab, convert, encode and transport (the rest).
+  * capture_screen's p50 broken down into grab, convert and encode (timed inside the server during
+    those very calls) and transport (the rest); the pipeline's stages on their own, in process.
 
 The server runs in its own process (as in production), the client reuses one session per tool.
 Usage: python bench/bench_screen.py [--calls N] [--json-response]
