@@ -1,14 +1,16 @@
 """The frame store (ids, TTL, count) and the capture pipeline's pure steps, on synthetic pixels."""
 
+import base64
 import io
 
 import pytest
 from PIL import Image, ImageChops
 
-from capture_client.backends.base import RawCapture
-from capture_client.pipeline import encode, is_black, to_rgb_scaled
+from capture_client.backends.base import PixelFormat, RawCapture
+from capture_client.pipeline import encode, is_black, reduce_factor, to_rgb_scaled
 from servers.hub.frames import FrameStore, UnknownFrameError
-from wire.geometry import FrameGeometry, Rect
+from tests.support.xserver import busy_ui_picture
+from wire.geometry import FrameGeometry, Rect, scaled_size
 
 GEOMETRY = FrameGeometry(
     display=0,
@@ -96,21 +98,46 @@ def test_a_frame_of_an_earlier_layout_epoch_is_refused_with_what_to_do():
         check_layout(store.get(current.frame_id), device)
 
 
-def raw_from(image: Image.Image, *, pad: int = 0) -> RawCapture:
-    """A BGRX buffer like a screen grab's, optionally with padded rows (macOS does that)."""
-    row = image.width * 4 + pad
+def raw_from(image: Image.Image, *, pad: int = 0, pixel_format: PixelFormat = "BGRX") -> RawCapture:
+    """A buffer like a screen grab's (BGRX by default), optionally with padded rows (macOS does that)."""
+    size = 3 if pixel_format == "RGB" else 4
+    row = image.width * size + pad
     data = bytearray()
-    bgrx = image.convert("RGB").tobytes("raw", "BGRX")
+    pixels = image.convert("RGB").tobytes("raw", pixel_format)
     for y in range(image.height):
-        data += bgrx[y * image.width * 4 : (y + 1) * image.width * 4] + b"\x00" * pad
+        data += pixels[y * image.width * size : (y + 1) * image.width * size] + b"\x07" * pad
     return RawCapture(
         pixels=data,
         width=image.width,
         height=image.height,
         stride=row,
-        pixel_format="BGRX",
+        pixel_format=pixel_format,
         area=Rect(x=0, y=0, width=image.width, height=image.height),
     )
+
+
+def unpacked_then_scaled(image: Image.Image, max_edge: int) -> Image.Image:
+    """The plain way: the whole capture as RGB first, then box-reduce and resize to the target."""
+    target = scaled_size(image.width, image.height, max_edge)
+    factor = reduce_factor(image.size, target)
+    scaled = image.convert("RGB").reduce(factor) if factor >= 2 else image.convert("RGB")
+    return scaled if scaled.size == target else scaled.resize(target, Image.Resampling.BILINEAR)
+
+
+@pytest.mark.parametrize("pixel_format", ["BGRX", "RGBX", "RGB"])
+@pytest.mark.parametrize("size", [(1000, 700), (997, 613), (37, 21)])
+@pytest.mark.parametrize("max_edge", [1280, 500, 333, 64])
+def test_the_downscale_is_the_image_unpacking_first_would_give(pixel_format, size, max_edge):
+    # Reduced in buffer order and reordered small, the result must be the very same pixels.
+    image = busy_ui_picture(1000, 700).crop((0, 0, *size))
+    raw = raw_from(image, pad=8, pixel_format=pixel_format)
+    scaled = to_rgb_scaled(raw, max_edge)
+    assert scaled.mode == "RGB"
+    assert scaled.tobytes() == unpacked_then_scaled(image, max_edge).tobytes()
+    # The image is the caller's own: the next grab may reuse the buffer.
+    before = scaled.tobytes()
+    raw.pixels[:] = bytes(len(raw.pixels))  # type: ignore[index]
+    assert scaled.tobytes() == before
 
 
 def test_black_frames_are_detected_and_content_is_not():
@@ -166,8 +193,6 @@ def test_odd_sizes_reduce_by_whole_blocks_exactly():
     ],
 )
 def test_reduce_factor_never_undershoots_the_target(size, target, factor):
-    from capture_client.pipeline import reduce_factor
-
     assert reduce_factor(size, target) == factor
 
 
@@ -206,3 +231,17 @@ def test_capture_code_imports_no_server_code_and_no_platform_library_up_front():
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_callers_of_one_frame_share_its_base64_text():
+    from servers.screen.server import _Base64Memo
+
+    memo = _Base64Memo(size=2)
+    frames = [bytes([i]) * 1000 for i in range(3)]
+    first = memo(frames[0])
+    assert base64.b64decode(first) == frames[0]
+    assert memo(frames[0]) is first  # encoded once for every caller of the same capture
+    memo(frames[1])
+    memo(frames[2])  # pushes the first out: kept only for the last few frames
+    again = memo(frames[0])
+    assert again == first and again is not first

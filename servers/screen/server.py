@@ -7,6 +7,7 @@ the model's image pixels back to the screen; the model never scales anything its
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -49,21 +50,42 @@ class RegionParam(Rect):
     """A part of the display, from the display's top-left corner, in the units list_displays reports."""
 
 
-def _result(captured: Captured) -> CallToolResult:
+class _Base64Memo:
+    """The base64 text of the last few frames' bytes: callers who shared one capture share its
+    ~150 KB of base64 too, rather than each encoding the same bytes again."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._size = size
+        self._recent: list[tuple[bytes, str]] = []
+
+    def __call__(self, data: bytes) -> str:
+        for known, text in self._recent:
+            if known is data:  # the same object, not merely equal bytes: no compare of 110 KB
+                return text
+        text = base64.b64encode(data).decode("ascii")
+        self._recent = [(data, text), *self._recent[: self._size - 1]]
+        return text
+
+
+def _result(captured: Captured, base64_of: Callable[[bytes], str] | None = None) -> CallToolResult:
     frame = captured.frame
+    data = (base64_of or _plain_base64)(frame.data)
     return CallToolResult(
         content=[
             TextContent(type="text", text=captured.text),
-            ImageContent(
-                type="image", data=base64.b64encode(frame.data).decode("ascii"), mime_type=frame.mime_type
-            ),
+            ImageContent(type="image", data=data, mime_type=frame.mime_type),
         ],
         structured_content=captured.result.model_dump(mode="json"),
     )
 
 
+def _plain_base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
 def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[Any]:
     hub = hub or Hub(settings)
+    base64_of = _Base64Memo()
     server: MCPServer[Any] = MCPServer(
         name="realtime-mcp-screen",
         version=__version__,
@@ -108,7 +130,7 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[An
                 device=device,
                 caller=caller_device(),
             )
-        return _result(captured)
+        return _result(captured, base64_of)
 
     @server.tool(annotations=READ_ONLY)
     async def zoom(
@@ -135,6 +157,6 @@ def create_server(settings: Settings, *, hub: Hub | None = None) -> MCPServer[An
                 device=device,
                 caller=caller_device(),
             )
-        return _result(captured)
+        return _result(captured, base64_of)
 
     return server

@@ -1,6 +1,9 @@
 """The screen tools as plain async functions: one implementation behind two front doors (the MCP
 server in `servers.screen.server`, and the Realtime bridge's function mode in `servers.bridge`).
 
+Captures go through `shared_captures(hub)`: callers asking one device for the same capture at the
+same moment share one grab and encode, each still getting its own frame id.
+
 Who is calling is an explicit argument (`caller`): the device a token is bound to, or None when no
 token is involved (auth off). Domain failures raise `DeviceError` / `GeometryError`; each front
 door turns them into its own error shape.
@@ -13,6 +16,7 @@ from typing import Literal
 
 from servers.hub.device import CaptureRequest, Device, Frame
 from servers.hub.hub import Hub
+from servers.hub.shared_capture import shared_captures
 from servers.hub.tooling import resolve_frame
 from servers.ops.activity import activity_of
 from servers.screen.describe import (
@@ -81,7 +85,7 @@ async def capture_screen(
         format=format or settings.image_format,
         quality=quality or settings.image_quality,
     )
-    frame = await target.capture(request)
+    frame = await shared_captures(hub).capture(target, request)
     return _captured(hub, target, frame)
 
 
@@ -108,5 +112,5 @@ async def zoom(
         format=settings.image_format,
         quality=settings.image_quality,
     )
-    frame = await target.capture(request)
+    frame = await shared_captures(hub).capture(target, request)
     return _captured(hub, target, frame, zoomed_from=frame_id)
