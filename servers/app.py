@@ -116,6 +116,7 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
     async def lifespan(_: Any) -> AsyncIterator[dict[str, Any]]:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(hub.aclose)
+            await stack.enter_async_context(hub.running())  # joins the replicas' Redis, when set
             for server in servers.values():
                 await stack.enter_async_context(server.session_manager.run())
             # Last in, first out: calls detach before the servers and devices go.

@@ -223,6 +223,15 @@ class BridgeManager:
         # This task's log lines (sideband, function calls) name the call and its device.
         logs.CALL.set(call.call_id)
         logs.DEVICE.set(call.device)
+        # With several replicas, this call hears its device's events wherever the device is held.
+        unfollow = self.hub.follow(call.device)
+        try:
+            await self._serve_call(call, inbox)
+        finally:
+            unfollow()
+
+    async def _serve_call(self, call: BridgedCall, inbox: MemoryObjectReceiveStream[DeviceEvent]) -> None:
+        assert self.openai is not None
         key = self.settings.openai_api_key
         url = sideband_url(self.settings.openai_base_url, call.call_id)
         first = True
@@ -269,7 +278,7 @@ class BridgeManager:
             async for event in inbox:
                 try:
                     if isinstance(event, FramePushed):
-                        image = pushed_frame(self.hub.frames, event.device_id, event.frame)
+                        image = await pushed_frame(self.hub, event.device_id, event.frame)
                         await self._act(call, call.sequencer.push_frame(image), tg)
                     elif isinstance(event, TalkChanged):
                         await self._act(call, call.sequencer.talk(event.state), tg)

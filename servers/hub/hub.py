@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from servers.hub.device import Device, Frame
-from servers.hub.frames import FrameStore
+from servers.hub.frames import FrameStore, StoredFrame, UnknownFrameError
 from servers.hub.pixels import PixelCache
 from servers.hub.registry import DeviceRegistry
 from servers.settings import Settings
+from wire.geometry import FrameGeometry
+
+if TYPE_CHECKING:
+    from servers.hub.cluster.cluster import Cluster
 
 log = logging.getLogger("realtime_mcp.hub")
 
@@ -79,6 +84,68 @@ class Hub:
         self.frames = FrameStore(settings.frame_ttl, settings.frame_cache_size)
         self.pixels = PixelCache(ttl=min(PIXELS_TTL, settings.frame_ttl))
         self.events = DeviceEvents()
+        self.cluster: Cluster | None = None
+        """Set while running with Redis (`REALTIME_MCP_REDIS_URL`): state shared with other replicas."""
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Hub]:
+        """Joins the cluster when Redis is configured (a clear `ClusterError` if it does not answer)."""
+        if self.settings.redis_url is None:
+            yield self
+            return
+        from servers.hub.cluster.cluster import Cluster  # the redis client loads only when used
+
+        async with Cluster(self.settings, self.devices, self.events, self.pixels).running() as cluster:
+            self.cluster = cluster
+            try:
+                yield self
+            finally:
+                self.cluster = None
+
+    async def put_frame(self, geometry: FrameGeometry, device_id: str, layout_epoch: int = 0) -> StoredFrame:
+        """Record a frame's geometry under a new id, on every replica."""
+        stored = self.frames.put(geometry, device_id, layout_epoch)
+        if self.cluster is not None:
+            from servers.hub.cluster.errors import redis_errors
+
+            with redis_errors("keeping the frame for the other replicas"):
+                await self.cluster.frames.put(stored)
+        return stored
+
+    async def get_frame(self, frame_id: str, *, caller: str | None = None) -> StoredFrame:
+        """A frame's geometry, whichever replica took it (`FrameStore.get` for the errors)."""
+        cluster = self.cluster
+        try:
+            return self.frames.get(frame_id, caller=caller)
+        except UnknownFrameError:
+            if cluster is None:
+                raise
+        from servers.hub.cluster.errors import redis_errors
+
+        with redis_errors("looking the frame up"):
+            return await cluster.frames.get(frame_id, caller=caller)
+
+    async def keep_pixels(
+        self, frame_id: str, device_id: str, data: bytes, mime_type: str, caption: str = ""
+    ) -> None:
+        """Keep a frame's pixels briefly for the bridge; with several replicas, hand them to the
+        replica holding a call for the device (best effort: the frame itself was delivered)."""
+        self.pixels.put(frame_id, device_id, data, mime_type, caption)
+        if self.cluster is not None:
+            from redis.exceptions import RedisError
+
+            try:
+                await self.cluster.share_pixels(frame_id, device_id, data, mime_type, caption)
+            except RedisError as e:
+                log.warning(
+                    "frame %s: pixels not shared with other replicas (%s)", frame_id, type(e).__name__
+                )
+
+    def follow(self, device_id: str) -> Callable[[], None]:
+        """Hear `device_id`'s events from every replica while a call for it is held here."""
+        if self.cluster is None:
+            return lambda: None
+        return self.cluster.follow(device_id)
 
     async def aclose(self) -> None:
         await self.devices.aclose()

@@ -1,0 +1,264 @@
+"""One replica's part in the cluster: presence of its devices, the bus, shared frames and events."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import anyio
+import anyio.abc
+from redis.exceptions import RedisError
+
+from servers.hub.cluster import codec, connection
+from servers.hub.cluster import events as cluster_events
+from servers.hub.cluster.bus import Bus
+from servers.hub.cluster.frames import SharedFrames
+from servers.hub.cluster.keys import Keys
+from servers.hub.cluster.owner import OwnerService
+from servers.hub.cluster.presence import Presence
+from servers.hub.cluster.remote import RemoteDevice
+from servers.hub.device import Device, reserve_layout_epochs
+from servers.hub.hub import DeviceEvent, DeviceEvents
+from servers.hub.pixels import PixelCache
+from servers.hub.registry import DeviceRegistry
+from servers.settings import Settings
+
+log = logging.getLogger("realtime_mcp.cluster")
+
+TTL_BEATS = 3
+"""A presence key outlives this many missed heartbeats."""
+EPOCH_BLOCK_BITS = 32
+Change = tuple[Literal["added", "removed", "refresh"], Device]
+
+
+def replica_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Cluster:
+    def __init__(
+        self, settings: Settings, registry: DeviceRegistry, events: DeviceEvents, pixels: PixelCache
+    ) -> None:
+        assert settings.redis_url is not None
+        self.url = settings.redis_url.get_secret_value()
+        self.settings = settings
+        self.registry = registry
+        self.events = events
+        self.pixels = pixels
+        self.replica_id = replica_name()
+        self.keys = Keys()
+        self.redis = connection.client(self.url)
+        self.bus = Bus(self.redis, self.keys, self.replica_id)
+        self.heartbeat = settings.cluster_heartbeat
+        self.presence = Presence(self.redis, self.keys, self.replica_id, ttl=self.heartbeat * TTL_BEATS)
+        self.frames = SharedFrames(self.redis, self.keys, settings.frame_ttl)
+        self._owner = OwnerService(self._local_device, self._epoch_seen)
+        self._changes_in, self._changes = anyio.create_memory_object_stream[Change](math.inf)
+        self._events_in, self._events_out = anyio.create_memory_object_stream[DeviceEvent](64)
+        self._announced: dict[str, int] = {}
+        self._follows: Counter[str] = Counter()
+        self._injecting = False
+        self._wake = anyio.Event()
+
+    # --- lifetime -------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Cluster]:
+        await connection.check(self.redis, self.url)
+        block = await self.redis.incr(self.keys.epochs())
+        # Layout epochs must never repeat across replicas: a device that moves to another replica
+        # must not meet a frame of its old connection with an equal epoch.
+        reserve_layout_epochs(int(block) << EPOCH_BLOCK_BITS)
+        self._owner.register(self.bus)
+        self.bus.reconnected = self._wake.set
+        self.bus.listen(self.keys.control(), self._control)
+        unsubscribe = self.events.subscribe(self._local_event)
+        self.registry.attach_directory(self, self._device_changed)
+        log.info("replica %s joined the cluster at %s", self.replica_id, connection.safe_url(self.url))
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(self.bus.run)
+                tg.start_soon(self._apply_changes)
+                tg.start_soon(self._publish_events)
+                tg.start_soon(self._beat)
+                try:
+                    yield self
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            self.registry.attach_directory(None, None)
+            unsubscribe()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                for device in self.registry.connected():
+                    await self.presence.withdraw(device.id)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                await self.redis.aclose()
+
+    # --- the registry's directory --------------------------------------------------------------
+
+    async def remote_device(self, device_id: str) -> Device | None:
+        """The device if another replica holds it now (None: nobody, or only a stale entry of ours)."""
+        record = await self.presence.lookup(device_id)
+        if record is None or record.replica == self.replica_id:
+            return None
+        return RemoteDevice(
+            device_id,
+            record.replica,
+            record.layout_epoch,
+            self.bus,
+            capture_timeout=self.settings.capture_timeout,
+        )
+
+    async def device_ids(self) -> list[str]:
+        return await self.presence.device_ids()
+
+    def _device_changed(self, change: Literal["added", "removed"], device: Device) -> None:
+        self._changes_in.send_nowait((change, device))
+
+    def _local_device(self, device_id: str) -> Device | None:
+        return self.registry.held_here(device_id)
+
+    def _epoch_seen(self, device: Device) -> None:
+        if self._announced.get(device.id) != device.layout_epoch:
+            self._changes_in.send_nowait(("refresh", device))
+
+    async def _apply_changes(self) -> None:
+        async for change, device in self._changes:
+            try:
+                if change == "added":
+                    await self.presence.claim(device.id, device.layout_epoch)
+                    self._announced[device.id] = device.layout_epoch
+                    await self.bus.publish(
+                        self.keys.control(), codec.encode("claim", device=device.id, replica=self.replica_id)
+                    )
+                elif change == "removed":
+                    self._announced.pop(device.id, None)
+                    await self.presence.withdraw(device.id)
+                elif self.registry.held_here(device.id) is device:
+                    await self._refresh(device)
+            except RedisError as e:  # the heartbeat writes it again once Redis answers
+                log.warning("presence of device %s not written (%s)", device.id, type(e).__name__)
+
+    async def _refresh(self, device: Device) -> None:
+        other = await self.presence.refresh(device.id, device.layout_epoch)
+        self._announced[device.id] = device.layout_epoch
+        if other is not None:
+            self._replaced(device, other)
+
+    async def _beat(self) -> None:
+        down = False
+        while True:
+            with anyio.move_on_after(self.heartbeat):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+            try:
+                for device in self.registry.connected():
+                    await self._refresh(device)
+            except RedisError as e:
+                if not down:
+                    log.warning("presence not refreshed: Redis does not answer (%s)", type(e).__name__)
+                down = True
+            else:
+                if down:
+                    log.info("presence re-announced after the Redis outage")
+                down = False
+
+    # --- claims -------------------------------------------------------------------------------
+
+    def _control(self, _: str, message: codec.Message) -> None:
+        if message.kind != "claim" or message.header.get("replica") == self.replica_id:
+            return
+        device = self.registry.held_here(str(message.header.get("device")))
+        if device is not None:
+            self._replaced(device, str(message.header.get("replica")))
+
+    def _replaced(self, device: Device, other: str) -> None:
+        """A newer connection of this device reached another replica: the one here goes, as a
+        reconnect on one replica replaces the old link."""
+        log.info("device %s: replaced by a new connection on replica %s", device.id, other)
+        close = getattr(device, "close", None)
+        if callable(close):
+            close("replaced by a new connection from the same device")
+        self.registry.remove(device)
+
+    # --- device events ------------------------------------------------------------------------
+
+    def follow(self, device_id: str) -> Callable[[], None]:
+        """Hear this device's events (pushed frames, hotkey, pixels) from whichever replica has
+        them, while a call for it is held here; returns the undo."""
+        self._follows[device_id] += 1
+        self.bus.listen(self.keys.device_events(device_id), self._remote_event)
+        done = False
+
+        def unfollow() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            self._follows[device_id] -= 1
+            if self._follows[device_id] <= 0:
+                del self._follows[device_id]
+                self.bus.unlisten(self.keys.device_events(device_id))
+
+        return unfollow
+
+    async def share_pixels(
+        self, frame_id: str, device_id: str, data: bytes, mime_type: str, caption: str
+    ) -> None:
+        """Hand a frame's pixels to the replicas holding a call for its device, if any."""
+        channel = self.keys.device_events(device_id)
+        if await self._listened(channel):
+            message = cluster_events.pixels_message(
+                self.replica_id, frame_id, device_id, data, mime_type, caption
+            )
+            await self.bus.publish(channel, message)
+
+    async def _listened(self, channel: str) -> bool:
+        counts: Any = await self.redis.pubsub_numsub(channel)
+        return any(int(n) > 0 for _, n in counts)
+
+    def _local_event(self, event: DeviceEvent) -> None:
+        if self._injecting:
+            return  # came from another replica: not sent back
+        try:
+            self._events_in.send_nowait(event)
+        except anyio.WouldBlock:
+            log.info("device %s: an event was not shared (too many at once)", event.device_id)
+
+    async def _publish_events(self) -> None:
+        async for event in self._events_out:
+            channel = self.keys.device_events(event.device_id)
+            try:
+                if await self._listened(channel):
+                    await self.bus.publish(channel, cluster_events.event_message(event, self.replica_id))
+            except RedisError as e:
+                log.warning("device %s: an event was not shared (%s)", event.device_id, type(e).__name__)
+
+    def _remote_event(self, _: str, message: codec.Message) -> None:
+        if message.header.get("origin") == self.replica_id:
+            return
+        header = message.header
+        if message.kind == "pixels":
+            self.pixels.put(
+                str(header.get("frame_id")),
+                str(header.get("device")),
+                message.payload,
+                str(header.get("mime_type")),
+                str(header.get("caption", "")),
+            )
+            return
+        event = cluster_events.event_from(message)
+        if event is None:
+            return
+        self._injecting = True
+        try:
+            self.events.publish(event)
+        finally:
+            self._injecting = False
