@@ -36,12 +36,32 @@ def client(url: str) -> Redis:
         raise ClusterError(f"REALTIME_MCP_REDIS_URL is not a Redis URL ({safe_url(url)}): {e}") from e
 
 
+def _unreachable(url: str, error: Exception) -> ClusterError:
+    return ClusterError(
+        f"Redis at {safe_url(url)} (REALTIME_MCP_REDIS_URL) does not answer ({type(error).__name__}: "
+        f"{error}). Start it, or fix the URL; leave REALTIME_MCP_REDIS_URL unset to run one replica "
+        "without Redis."
+    )
+
+
 async def check(redis: Redis, url: str) -> None:
     """Fail at start with a message that names the Redis and what to do, when it does not answer."""
     try:
         await redis.ping()
     except RedisError as e:
-        raise ClusterError(
-            f"Redis at {safe_url(url)} (REALTIME_MCP_REDIS_URL) does not answer ({type(e).__name__}: {e}). "
-            "Start it, or fix the URL; leave REALTIME_MCP_REDIS_URL unset to run one replica without Redis."
-        ) from e
+        raise _unreachable(url, e) from e
+
+
+def preflight(url: str) -> None:
+    """The same check before the server starts (`realtime-mcp serve`), so the error is one line."""
+    import redis
+
+    try:
+        with redis.Redis.from_url(
+            url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT
+        ) as sync_client:
+            sync_client.ping()
+    except ValueError as e:
+        raise ClusterError(f"REALTIME_MCP_REDIS_URL is not a Redis URL ({safe_url(url)}): {e}") from e
+    except RedisError as e:
+        raise _unreachable(url, e) from e
