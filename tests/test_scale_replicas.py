@@ -122,12 +122,18 @@ async def test_a_device_on_replica_1_serves_calls_landing_on_replicas_2_and_3(tm
             captured = await call(r[1].url, "screen", "capture_screen", {"max_edge": MAX_EDGE})
             frame_id = captured.structured_content["frame_id"]
             zoomed = await call(
-                r[2].url, "screen", "zoom", {"frame_id": frame_id, "x": 0, "y": 0, "width": 320, "height": 200}
+                r[2].url,
+                "screen",
+                "zoom",
+                {"frame_id": frame_id, "x": 0, "y": 0, "width": 320, "height": 200},
             )
             assert not zoomed.is_error, text_of(zoomed)
             assert zoomed.structured_content["width"] == 1280 or zoomed.structured_content["width"] <= 1280
             lit = await call(
-                r[2].url, "pointer", "highlight", {"x": 10, "y": 10, "width": 50, "height": 40, "frame_id": frame_id}
+                r[2].url,
+                "pointer",
+                "highlight",
+                {"x": 10, "y": 10, "width": 50, "height": 40, "frame_id": frame_id},
             )
             assert not lit.is_error, text_of(lit)
 
@@ -137,14 +143,19 @@ async def test_a_device_on_replica_1_serves_calls_landing_on_replicas_2_and_3(tm
                 assert theirs.is_error and "mac-1" not in text_of(theirs)
                 named = await call(url, "screen", "capture_screen", {"device": "mac-1"}, bearer=MAC2)
                 assert named.is_error and "mac-2" in text_of(named)
-                pointed = await call(url, "pointer", "point_at", {"x": 1, "y": 1, "frame_id": frame_id}, bearer=MAC2)
+                pointed = await call(
+                    url, "pointer", "point_at", {"x": 1, "y": 1, "frame_id": frame_id}, bearer=MAC2
+                )
                 assert pointed.is_error and "unknown" in text_of(pointed)
 
 
 async def test_killing_the_owning_replica_moves_the_device_and_calls_recover(tmp_path: Path) -> None:
     with running_xvfb(WIDTH, HEIGHT) as x, running_redis() as redis, three_replicas(redis, tmp_path) as r:
         ports = [int(s.url.rsplit(":", 1)[1]) for s in r]
-        async with running_balancer(ports) as balanced, running_capture_client(balanced, MAC1, x.display) as client:
+        async with (
+            running_balancer(ports) as balanced,
+            running_capture_client(balanced, MAC1, x.display) as client,
+        ):
             await until_ok(r[2].url, 10)
             await capture_then_point(r[1].url, r[2].url, x, 100, 100)
             r[0].process.kill()  # SIGKILL: no goodbye, its keys only expire
@@ -180,7 +191,9 @@ async def test_a_redis_restart_mid_traffic_recovers(tmp_path: Path) -> None:
                     await anyio.sleep(0.05)
             assert restarted_at is not None
             recovery = await until_ok(r[2].url, 10)
-            print(f"redis restart: {ok} calls ok, {errors} errors, recovered {recovery:.2f} s after the last look")
+            print(
+                f"redis restart: {ok} calls ok, {errors} errors, recovered {recovery:.2f} s after the last look"
+            )
             assert ok >= 20
             # The device was re-announced: a frame from one replica still points on the other.
             await capture_then_point(r[1].url, r[2].url, x, 300, 200)

@@ -56,7 +56,10 @@ class RedisServer:
     def answers(self) -> bool:
         import socket
 
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s,
+        ):
             s.sendall(b"PING\r\n")
             return s.recv(16).startswith(b"+PONG")
         return False

@@ -7,6 +7,7 @@ import math
 import os
 import secrets
 import socket
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from redis.exceptions import RedisError
 from servers.hub.cluster import codec, connection
 from servers.hub.cluster import events as cluster_events
 from servers.hub.cluster.bus import Bus
+from servers.hub.cluster.errors import redis_errors
 from servers.hub.cluster.frames import SharedFrames
 from servers.hub.cluster.keys import Keys
 from servers.hub.cluster.owner import OwnerService
@@ -62,7 +64,10 @@ class Cluster:
         self._owner = OwnerService(self._local_device, self._epoch_seen)
         self._changes_in, self._changes = anyio.create_memory_object_stream[Change](math.inf)
         self._events_in, self._events_out = anyio.create_memory_object_stream[DeviceEvent](64)
-        self._announced: dict[str, int] = {}
+        self._stamps: dict[str, tuple[Device, float]] = {}
+        """The connection of each device held here, and when it was made."""
+        self._announced: dict[str, tuple[Device, int]] = {}
+        """The layout epoch last written for each device held here."""
         self._follows: Counter[str] = Counter()
         self._injecting = False
         self._wake = anyio.Event()
@@ -105,7 +110,8 @@ class Cluster:
 
     async def remote_device(self, device_id: str) -> Device | None:
         """The device if another replica holds it now (None: nobody, or only a stale entry of ours)."""
-        record = await self.presence.lookup(device_id)
+        with redis_errors("finding the device"):
+            record = await self.presence.lookup(device_id)
         if record is None or record.replica == self.replica_id:
             return None
         return RemoteDevice(
@@ -117,40 +123,52 @@ class Cluster:
         )
 
     async def device_ids(self) -> list[str]:
-        return await self.presence.device_ids()
+        with redis_errors("listing the devices"):
+            return await self.presence.device_ids()
 
     def _device_changed(self, change: Literal["added", "removed"], device: Device) -> None:
+        if change == "added":
+            self._stamps[device.id] = (device, time.time())
+        elif self._stamps.get(device.id, (None, 0.0))[0] is device:
+            del self._stamps[device.id]
+            self._announced.pop(device.id, None)
         self._changes_in.send_nowait((change, device))
+
+    def _stamp_of(self, device: Device) -> float | None:
+        held, stamp = self._stamps.get(device.id, (None, 0.0))
+        return stamp if held is device else None
 
     def _local_device(self, device_id: str) -> Device | None:
         return self.registry.held_here(device_id)
 
     def _epoch_seen(self, device: Device) -> None:
-        if self._announced.get(device.id) != device.layout_epoch:
+        if self._announced.get(device.id) != (device, device.layout_epoch):
             self._changes_in.send_nowait(("refresh", device))
 
     async def _apply_changes(self) -> None:
         async for change, device in self._changes:
             try:
-                if change == "added":
-                    await self.presence.claim(device.id, device.layout_epoch)
-                    self._announced[device.id] = device.layout_epoch
-                    await self.bus.publish(
-                        self.keys.control(), codec.encode("claim", device=device.id, replica=self.replica_id)
-                    )
-                elif change == "removed":
-                    self._announced.pop(device.id, None)
+                if change == "removed":
                     await self.presence.withdraw(device.id)
-                elif self.registry.held_here(device.id) is device:
-                    await self._refresh(device)
-            except RedisError as e:  # the heartbeat writes it again once Redis answers
+                    continue
+                stamp = self._stamp_of(device)
+                if stamp is None:
+                    continue  # already gone or replaced
+                if await self._announce(device, stamp) and change == "added":
+                    claim = codec.encode("claim", device=device.id, replica=self.replica_id, stamp=stamp)
+                    await self.bus.publish(self.keys.control(), claim)
+            except RedisError as e:  # the heartbeat writes it once Redis answers
                 log.warning("presence of device %s not written (%s)", device.id, type(e).__name__)
 
-    async def _refresh(self, device: Device) -> None:
-        other = await self.presence.refresh(device.id, device.layout_epoch)
-        self._announced[device.id] = device.layout_epoch
+    async def _announce(self, device: Device, stamp: float) -> bool:
+        """Write the device's record; False when a newer connection elsewhere replaced it."""
+        epoch = device.layout_epoch
+        other = await self.presence.announce(device.id, epoch, stamp)
         if other is not None:
             self._replaced(device, other)
+            return False
+        self._announced[device.id] = (device, epoch)
+        return True
 
     async def _beat(self) -> None:
         down = False
@@ -160,7 +178,9 @@ class Cluster:
             self._wake = anyio.Event()
             try:
                 for device in self.registry.connected():
-                    await self._refresh(device)
+                    stamp = self._stamp_of(device)
+                    if stamp is not None:
+                        await self._announce(device, stamp)
             except RedisError as e:
                 if not down:
                     log.warning("presence not refreshed: Redis does not answer (%s)", type(e).__name__)
@@ -176,7 +196,9 @@ class Cluster:
         if message.kind != "claim" or message.header.get("replica") == self.replica_id:
             return
         device = self.registry.held_here(str(message.header.get("device")))
-        if device is not None:
+        stamp = self._stamp_of(device) if device is not None else None
+        # A claim older than the connection here (delayed, or a race) changes nothing.
+        if device is not None and stamp is not None and stamp < float(message.header.get("stamp", 0)):
             self._replaced(device, str(message.header.get("replica")))
 
     def _replaced(self, device: Device, other: str) -> None:

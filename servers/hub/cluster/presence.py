@@ -1,8 +1,9 @@
 """Which replica holds which device: one TTL'd key per device, refreshed by its replica's heartbeat.
 
-A new connection always claims the key (the newest connection wins, as on one replica); a refresh
-writes only while the key is missing (after a Redis restart) or still names this replica, and
-otherwise tells the caller who holds the device now, so the older connection is closed.
+Each record carries its connection's stamp (when it connected): the newest connection wins, as on
+one replica. An announcement writes unless another replica holds a newer connection of the device,
+and then names that replica, so the older connection is closed; after a Redis restart the keys are
+simply written again.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from redis.asyncio import Redis
 
 from servers.hub.cluster.keys import Keys
 
-# KEYS[1] the device key; ARGV: record, replica id, ttl ms. Returns the other owner, or false.
-_REFRESH = """
+# KEYS[1] the device key; ARGV: record, replica id, ttl ms, connection stamp. Writes unless another
+# replica holds a newer connection of the device; then returns that replica.
+_ANNOUNCE = """
 local current = redis.call('GET', KEYS[1])
 if current then
-  local owner = cjson.decode(current)['replica']
-  if owner ~= ARGV[2] then return owner end
+  local held = cjson.decode(current)
+  if held['replica'] ~= ARGV[2] and tonumber(held['stamp']) > tonumber(ARGV[4]) then
+    return held['replica']
+  end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return false
@@ -40,14 +44,17 @@ class DeviceRecord:
     device_id: str
     replica: str
     layout_epoch: int
+    stamp: float = 0.0
+    """When the connection was made (wall clock): the newer of two connections wins."""
 
     def encode(self) -> str:
-        return json.dumps({"replica": self.replica, "epoch": self.layout_epoch}, separators=(",", ":"))
+        value = {"replica": self.replica, "epoch": self.layout_epoch, "stamp": self.stamp}
+        return json.dumps(value, separators=(",", ":"))
 
     @classmethod
     def decode(cls, device_id: str, data: bytes | str) -> DeviceRecord:
         value: dict[str, Any] = json.loads(data)
-        return cls(device_id, str(value["replica"]), int(value["epoch"]))
+        return cls(device_id, str(value["replica"]), int(value["epoch"]), float(value.get("stamp", 0)))
 
 
 class Presence:
@@ -56,22 +63,16 @@ class Presence:
         self.keys = keys
         self.replica_id = replica_id
         self.ttl_ms = max(1, int(ttl * 1000))
-        self._refresh = redis.register_script(_REFRESH)
+        self._announce = redis.register_script(_ANNOUNCE)
         self._withdraw = redis.register_script(_WITHDRAW)
 
-    def record(self, device_id: str, layout_epoch: int) -> DeviceRecord:
-        return DeviceRecord(device_id, self.replica_id, layout_epoch)
-
-    async def claim(self, device_id: str, layout_epoch: int) -> None:
-        """A device connected here: the key is ours, whoever held it."""
-        record = self.record(device_id, layout_epoch)
-        await self.redis.set(self.keys.device(device_id), record.encode(), px=self.ttl_ms)
-
-    async def refresh(self, device_id: str, layout_epoch: int) -> str | None:
-        """Keep our key alive; the replica that claimed the device since, if one did."""
-        record = self.record(device_id, layout_epoch)
-        other = await self._refresh(
-            keys=[self.keys.device(device_id)], args=[record.encode(), self.replica_id, self.ttl_ms]
+    async def announce(self, device_id: str, layout_epoch: int, stamp: float) -> str | None:
+        """Write (or keep alive) this replica's record of a device; the replica holding a newer
+        connection of it instead, if one does."""
+        record = DeviceRecord(device_id, self.replica_id, layout_epoch, stamp)
+        other = await self._announce(
+            keys=[self.keys.device(device_id)],
+            args=[record.encode(), self.replica_id, self.ttl_ms, repr(stamp)],
         )
         if not other:
             return None
