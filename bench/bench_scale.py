@@ -95,12 +95,12 @@ def caddy_balancer(ports: list[int]) -> Iterator[str | None]:
 async def balancer(ports: list[int]) -> AsyncIterator[tuple[str, str]]:
     with caddy_balancer(ports) as url:
         if url is not None:
-            yield url, "Caddy round robin"
+            yield url, "Caddy"
             return
         from tests.support.balancer import running_balancer
 
         async with running_balancer(ports) as tcp:  # first live backend, not round robin
-            yield tcp, "loopback TCP balancer (install caddy for round robin)"
+            yield tcp, "a TCP balancer"
 
 
 async def wait_for_device(url: str, timeout: float = 30) -> None:
@@ -145,24 +145,32 @@ async def latency(owner: str, other: str, calls: int) -> None:
 
 
 async def throughput(url: str, how: str, clients: int, seconds: float) -> None:
+    """`clients` concurrent clients, each with its own connection, calling skills tools the way
+    OpenAI's hosted MCP client does (JSON-RPC POSTs to the stateless endpoint) until `seconds` pass."""
     import anyio
-    from mcp import Client
+    import httpx
+
+    from tests.support.raw_mcp import OPENAI_HEADERS, PROTOCOL, request
 
     counts = {"ok": 0, "errors": 0}
     first_error: list[str] = []
     deadline = time.monotonic() + seconds
+    headers = OPENAI_HEADERS | {"mcp-protocol-version": PROTOCOL}
+    calls = [("list_skills", {}), ("load_skill", {"name": "git-recovery"})]
 
     async def one_client(index: int) -> None:
-        async with Client(f"{url}/skills/mcp") as skills:
-            calls = [("list_skills", {}), ("load_skill", {"name": "git-recovery"})]
+        async with httpx.AsyncClient(timeout=30) as http:
             i = index
             while time.monotonic() < deadline:
                 tool, arguments = calls[i % 2]
                 i += 1
+                body = request("tools/call", i, {"name": tool, "arguments": arguments})
                 try:
-                    result = await skills.call_tool(tool, arguments)
-                    failed = result.is_error
-                except Exception as e:  # counted, and the first one shown
+                    reply = await http.post(f"{url}/skills/mcp", json=body, headers=headers)
+                    failed = reply.status_code != 200 or '"isError":true' in reply.text
+                    if failed:
+                        first_error.append(f"HTTP {reply.status_code}: {reply.text[:200]}")
+                except httpx.HTTPError as e:  # counted, and the first one shown
                     failed = True
                     first_error.append(f"{type(e).__name__}: {e}")
                 counts["errors" if failed else "ok"] += 1
@@ -174,17 +182,24 @@ async def throughput(url: str, how: str, clients: int, seconds: float) -> None:
                 tg.start_soon(one_client, index)
     elapsed = time.monotonic() - started
     print(
-        f"\nskills tools (list_skills / load_skill) through {how}, {clients} concurrent clients, "
-        f"{elapsed:.1f} s: {counts['ok'] / elapsed:.0f} calls/s, {counts['ok']} ok, {counts['errors']} errors"
-        + (f" (first: {first_error[0]})" if first_error else "")
+        f"{how:<44}{counts['ok'] / elapsed:>8.0f} calls/s{counts['ok']:>8} ok{counts['errors']:>6} errors"
+        + (f"  (first: {first_error[0]})" if first_error else "")
     )
+
+
+def _first_cause(error: BaseException) -> str:
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return f"{type(error).__name__}: {error}"[:300]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--calls", type=int, default=200, help="Timed capture calls per replica (default 200).")
+    parser.add_argument(
+        "--calls", type=int, default=200, help="Timed capture calls per replica (default 200)."
+    )
     parser.add_argument("--clients", type=int, default=50, help="Concurrent skills clients (default 50).")
     parser.add_argument("--seconds", type=float, default=15, help="Length of the load run (default 15).")
     args = parser.parse_args()
@@ -213,8 +228,13 @@ def main() -> int:
         ports = [int(r.url.rsplit(":", 1)[1]) for r in replicas]
 
         async def load() -> None:
+            print(
+                f"\nskills tools (list_skills / load_skill as hosted-MCP JSON-RPC POSTs), "
+                f"{args.clients} concurrent clients, {args.seconds:g} s each:"
+            )
             async with balancer(ports) as (url, how):
-                await throughput(url, how, args.clients, args.seconds)
+                await throughput(url, f"3 replicas through {how}", args.clients, args.seconds)
+            await throughput(replicas[0].url, "1 replica (replica 1 directly)", args.clients, args.seconds)
 
         anyio.run(load)
     return 0
