@@ -165,8 +165,8 @@ async def test_a_device_on_one_hub_answers_through_another(redis: RedisServer) -
         assert remote.layout_epoch == a.devices.resolve("mac-1").layout_epoch
 
         async def answer_the_capture() -> None:
-            from wire import protocol as p
             from tests.support.fake_device import frame_message
+            from wire import protocol as p
 
             request = await device.next_message()
             assert isinstance(request, p.Capture)

@@ -141,11 +141,11 @@ class Hub:
                     "frame %s: pixels not shared with other replicas (%s)", frame_id, type(e).__name__
                 )
 
-    def follow(self, device_id: str) -> Callable[[], None]:
+    async def follow(self, device_id: str) -> Callable[[], None]:
         """Hear `device_id`'s events from every replica while a call for it is held here."""
         if self.cluster is None:
             return lambda: None
-        return self.cluster.follow(device_id)
+        return await self.cluster.follow(device_id)
 
     async def aclose(self) -> None:
         await self.devices.aclose()

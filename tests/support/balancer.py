@@ -7,7 +7,7 @@ while it lives, and the next live replica once it is gone, exactly as a proxy wi
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import anyio
 import anyio.abc
@@ -20,10 +20,8 @@ async def _pipe(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> Non
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
         pass
     finally:
-        try:
+        with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, NotImplementedError):
             await sink.send_eof()
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, NotImplementedError):
-            pass
 
 
 @asynccontextmanager
@@ -44,7 +42,7 @@ async def running_balancer(backends: Sequence[int]) -> AsyncIterator[str]:
                 return
 
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio's typed attribute
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, handle)
         yield f"http://127.0.0.1:{port}"

@@ -33,7 +33,7 @@ Listener = Callable[[str, codec.Message], None]
 
 POLL = 0.25
 """Seconds one wait for a message lasts; subscriptions change between waits."""
-RECONNECT_PAUSE = 0.5
+RECONNECT_PAUSE = 0.2
 
 
 class ReplicaGoneError(ClusterUnavailableError):
@@ -49,6 +49,7 @@ class Bus:
         self._listeners: dict[str, Listener] = {}
         self._pending: dict[str, asyncio.Future[codec.Message]] = {}
         self._wanted: set[str] = {keys.inbox(replica_id), keys.control()}
+        self._subscribed: dict[str, anyio.Event] = {}
         self._tg: anyio.abc.TaskGroup | None = None
         self.connected = anyio.Event()
         self.reconnected: Callable[[], None] | None = None
@@ -57,14 +58,16 @@ class Bus:
     def handle(self, op: str, handler: Handler) -> None:
         self._handlers[op] = handler
 
-    def listen(self, channel: str, listener: Listener) -> None:
-        """Hear messages on `channel` (subscribed within one poll)."""
+    def listen(self, channel: str, listener: Listener) -> anyio.Event:
+        """Hear messages on `channel`; the event is set once the subscription is sent (within one poll)."""
         self._listeners[channel] = listener
         self._wanted.add(channel)
+        return self._subscribed.setdefault(channel, anyio.Event())
 
     def unlisten(self, channel: str) -> None:
         self._listeners.pop(channel, None)
         self._wanted.discard(channel)
+        self._subscribed.pop(channel, None)
 
     # --- asking -----------------------------------------------------------------------------
 
@@ -109,7 +112,7 @@ class Bus:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                await pubsub.subscribe(*self._wanted)
+                await self._sync_subscriptions(pubsub)
                 self.connected.set()
                 task_status.started()
                 await self._loop(pubsub)
@@ -144,6 +147,9 @@ class Bus:
             await pubsub.unsubscribe(*extra)
         if missing := self._wanted - current:
             await pubsub.subscribe(*missing)
+        for channel in self._wanted:
+            if (event := self._subscribed.get(channel)) is not None:
+                event.set()
 
     def _dispatch(self, channel: str, data: bytes) -> None:
         try:

@@ -20,7 +20,8 @@ from redis.exceptions import RedisError
 from servers.hub.cluster import codec, connection
 from servers.hub.cluster import events as cluster_events
 from servers.hub.cluster.bus import Bus
-from servers.hub.cluster.errors import redis_errors
+from servers.hub.cluster.calls import ClusterCalls
+from servers.hub.cluster.errors import ClusterUnavailableError, redis_errors
 from servers.hub.cluster.frames import SharedFrames
 from servers.hub.cluster.keys import Keys
 from servers.hub.cluster.owner import OwnerService
@@ -37,6 +38,8 @@ log = logging.getLogger("realtime_mcp.cluster")
 TTL_BEATS = 3
 """A presence key outlives this many missed heartbeats."""
 EPOCH_BLOCK_BITS = 32
+FOLLOW_WAIT = 2.0
+"""Seconds a new call waits for its device's event channel to be subscribed (Redis down: goes on)."""
 Change = tuple[Literal["added", "removed", "refresh"], Device]
 
 
@@ -61,6 +64,9 @@ class Cluster:
         self.heartbeat = settings.cluster_heartbeat
         self.presence = Presence(self.redis, self.keys, self.replica_id, ttl=self.heartbeat * TTL_BEATS)
         self.frames = SharedFrames(self.redis, self.keys, settings.frame_ttl)
+        self.calls = ClusterCalls(
+            self.redis, self.keys, self.bus, self.replica_id, ttl=self.heartbeat * TTL_BEATS
+        )
         self._owner = OwnerService(self._local_device, self._epoch_seen)
         self._changes_in, self._changes = anyio.create_memory_object_stream[Change](math.inf)
         self._events_in, self._events_out = anyio.create_memory_object_stream[DeviceEvent](64)
@@ -71,6 +77,7 @@ class Cluster:
         self._follows: Counter[str] = Counter()
         self._injecting = False
         self._wake = anyio.Event()
+        self._recovering_until = 0.0
 
     # --- lifetime -------------------------------------------------------------------------------
 
@@ -82,7 +89,7 @@ class Cluster:
         # must not meet a frame of its old connection with an equal epoch.
         reserve_layout_epochs(int(block) << EPOCH_BLOCK_BITS)
         self._owner.register(self.bus)
-        self.bus.reconnected = self._wake.set
+        self.bus.reconnected = self._redis_back
         self.bus.listen(self.keys.control(), self._control)
         unsubscribe = self.events.subscribe(self._local_event)
         self.registry.attach_directory(self, self._device_changed)
@@ -112,6 +119,13 @@ class Cluster:
         """The device if another replica holds it now (None: nobody, or only a stale entry of ours)."""
         with redis_errors("finding the device"):
             record = await self.presence.lookup(device_id)
+        if record is None and time.monotonic() < self._recovering_until:
+            # Redis came back empty: the replicas are writing their devices again right now.
+            raise ClusterUnavailableError(
+                f"The suite's shared state (Redis) has just come back, and the replicas are announcing "
+                f"their devices again, so device {device_id!r} is not found yet; nothing was done. Try "
+                "again in a second."
+            )
         if record is None or record.replica == self.replica_id:
             return None
         return RemoteDevice(
@@ -121,6 +135,10 @@ class Cluster:
             self.bus,
             capture_timeout=self.settings.capture_timeout,
         )
+
+    def _redis_back(self) -> None:
+        self._recovering_until = time.monotonic() + self.heartbeat * TTL_BEATS
+        self._wake.set()
 
     async def device_ids(self) -> list[str]:
         with redis_errors("listing the devices"):
@@ -181,6 +199,7 @@ class Cluster:
                     stamp = self._stamp_of(device)
                     if stamp is not None:
                         await self._announce(device, stamp)
+                await self.calls.refresh()
             except RedisError as e:
                 if not down:
                     log.warning("presence not refreshed: Redis does not answer (%s)", type(e).__name__)
@@ -212,11 +231,13 @@ class Cluster:
 
     # --- device events ------------------------------------------------------------------------
 
-    def follow(self, device_id: str) -> Callable[[], None]:
+    async def follow(self, device_id: str) -> Callable[[], None]:
         """Hear this device's events (pushed frames, hotkey, pixels) from whichever replica has
-        them, while a call for it is held here; returns the undo."""
+        them, while a call for it is held here; returns the undo once subscribed."""
         self._follows[device_id] += 1
-        self.bus.listen(self.keys.device_events(device_id), self._remote_event)
+        subscribed = self.bus.listen(self.keys.device_events(device_id), self._remote_event)
+        with anyio.move_on_after(FOLLOW_WAIT):
+            await subscribed.wait()
         done = False
 
         def unfollow() -> None:

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from servers.hub.cluster.errors import ClusterUnavailableError
+from servers.hub.cluster.errors import CallNotHere, ClusterUnavailableError
 from servers.hub.device import (
     BlackFrameError,
     CaptureRequest,
@@ -132,6 +132,7 @@ KNOWN_ERRORS: dict[str, type[Exception]] = {
         StaleLayoutError,
         GeometryError,
         ClusterUnavailableError,
+        CallNotHere,
     )
 }
 

@@ -19,6 +19,10 @@ class ClusterUnavailableError(DeviceUnavailableError):
     """Redis or the replica holding a device did not answer; the message says which and what to do."""
 
 
+class CallNotHere(LookupError):
+    """No replica holds this Realtime call for this device."""
+
+
 def safe_url(url: str) -> str:
     """The Redis URL without its password, for messages and logs."""
     parts = urlsplit(url)
