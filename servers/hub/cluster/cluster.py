@@ -25,7 +25,7 @@ from servers.hub.cluster.errors import ClusterUnavailableError, redis_errors
 from servers.hub.cluster.frames import SharedFrames
 from servers.hub.cluster.keys import Keys
 from servers.hub.cluster.owner import OwnerService
-from servers.hub.cluster.presence import Presence
+from servers.hub.cluster.presence import DeviceRecord, Presence
 from servers.hub.cluster.remote import RemoteDevice
 from servers.hub.device import Device, reserve_layout_epochs
 from servers.hub.hub import DeviceEvent, DeviceEvents
@@ -37,6 +37,8 @@ log = logging.getLogger("realtime_mcp.cluster")
 
 TTL_BEATS = 3
 """A presence key outlives this many missed heartbeats."""
+RECORD_CACHE = 0.5
+"""Seconds a presence record read from Redis is trusted without reading it again."""
 EPOCH_BLOCK_BITS = 32
 FOLLOW_WAIT = 2.0
 """Seconds a new call waits for its device's event channel to be subscribed (Redis down: goes on)."""
@@ -78,6 +80,9 @@ class Cluster:
         self._injecting = False
         self._wake = anyio.Event()
         self._recovering_until = 0.0
+        self._records: dict[str, tuple[float, DeviceRecord]] = {}
+        """Presence records read lately (until when, record): saves a Redis round trip per call;
+        dropped on any news of the device and when a request to its replica fails."""
 
     # --- lifetime -------------------------------------------------------------------------------
 
@@ -117,8 +122,15 @@ class Cluster:
 
     async def remote_device(self, device_id: str) -> Device | None:
         """The device if another replica holds it now (None: nobody, or only a stale entry of ours)."""
-        with redis_errors("finding the device"):
-            record = await self.presence.lookup(device_id)
+        now = time.monotonic()
+        cached = self._records.get(device_id)
+        if cached is not None and cached[0] > now:
+            record: DeviceRecord | None = cached[1]
+        else:
+            with redis_errors("finding the device"):
+                record = await self.presence.lookup(device_id)
+            if record is not None:
+                self._records[device_id] = (now + RECORD_CACHE, record)
         if record is None and time.monotonic() < self._recovering_until:
             # Redis came back empty: the replicas are writing their devices again right now.
             raise ClusterUnavailableError(
@@ -134,6 +146,7 @@ class Cluster:
             record.layout_epoch,
             self.bus,
             capture_timeout=self.settings.capture_timeout,
+            on_failure=self._forget_record,
         )
 
     def _redis_back(self) -> None:
@@ -168,15 +181,21 @@ class Cluster:
             try:
                 if change == "removed":
                     await self.presence.withdraw(device.id)
+                    await self._tell("gone", device)
                     continue
                 stamp = self._stamp_of(device)
                 if stamp is None:
                     continue  # already gone or replaced
-                if await self._announce(device, stamp) and change == "added":
-                    claim = codec.encode("claim", device=device.id, replica=self.replica_id, stamp=stamp)
-                    await self.bus.publish(self.keys.control(), claim)
+                if await self._announce(device, stamp):
+                    await self._tell("claim" if change == "added" else "layout", device, stamp=stamp)
             except RedisError as e:  # the heartbeat writes it once Redis answers
                 log.warning("presence of device %s not written (%s)", device.id, type(e).__name__)
+
+    async def _tell(self, kind: str, device: Device, *, stamp: float = 0.0) -> None:
+        """Broadcast news of a device: claims close older connections, and every kind drops the
+        other replicas' cached record of it."""
+        message = codec.encode(kind, device=device.id, replica=self.replica_id, stamp=stamp)
+        await self.bus.publish(self.keys.control(), message)
 
     async def _announce(self, device: Device, stamp: float) -> bool:
         """Write the device's record; False when a newer connection elsewhere replaced it."""
@@ -211,7 +230,12 @@ class Cluster:
 
     # --- claims -------------------------------------------------------------------------------
 
+    def _forget_record(self, device_id: str) -> None:
+        self._records.pop(device_id, None)
+
     def _control(self, _: str, message: codec.Message) -> None:
+        # Any news of a device (claimed, gone, new layout) makes the cached record stale.
+        self._forget_record(str(message.header.get("device")))
         if message.kind != "claim" or message.header.get("replica") == self.replica_id:
             return
         device = self.registry.held_here(str(message.header.get("device")))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from servers.hub.cluster import codec
 from servers.hub.cluster.bus import Bus
-from servers.hub.device import CaptureRequest, Device, Frame, PointerResult
+from servers.hub.device import CaptureRequest, Device, DeviceUnavailableError, Frame, PointerResult
+from servers.hub.frames import StaleLayoutError
 from wire.geometry import DisplayInfo, Rect
 
 TRANSIT_MARGIN = 2.0
@@ -21,19 +23,34 @@ class RemoteDevice(Device):
     kind: Literal["local", "relay"] = "relay"
 
     def __init__(
-        self, device_id: str, owner: str, layout_epoch: int, bus: Bus, *, capture_timeout: float
+        self,
+        device_id: str,
+        owner: str,
+        layout_epoch: int,
+        bus: Bus,
+        *,
+        capture_timeout: float,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_failure`: told the device id when a request fails for want of the device or its
+        replica (the cached record of where it is may be stale)."""
         self.id = device_id
         self.owner = owner
         self.layout_epoch = layout_epoch
         self._bus = bus
         self._capture_timeout = capture_timeout
         self._pointer_timeout = min(POINTER_TIMEOUT, capture_timeout)
+        self._on_failure = on_failure
 
     async def _ask(self, op: str, body: dict[str, object], limit: float, what: str) -> codec.Message:
-        return await self._bus.request(
-            self.owner, op, {"device": self.id, **body}, limit=limit + TRANSIT_MARGIN, what=what
-        )
+        try:
+            return await self._bus.request(
+                self.owner, op, {"device": self.id, **body}, limit=limit + TRANSIT_MARGIN, what=what
+            )
+        except (DeviceUnavailableError, StaleLayoutError):
+            if self._on_failure is not None:
+                self._on_failure(self.id)
+            raise
 
     async def list_displays(self) -> list[DisplayInfo]:
         reply = await self._ask("displays", {}, self._pointer_timeout, "listing the displays")
