@@ -107,37 +107,44 @@ class Bus:
     # --- the loop -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Read messages until cancelled; survives Redis outages (redis-py resubscribes on reconnect)."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                await self._sync_subscriptions(pubsub)
-                self.connected.set()
-                task_status.started()
-                await self._loop(pubsub)
-        finally:
-            self._tg = None
-            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
-                await pubsub.aclose()
+        """Read messages until cancelled. After a Redis failure the subscription is made anew (a
+        fresh pub/sub connection subscribed to every channel), whatever the redis-py version does
+        with the broken one; requests that wait meanwhile end at their own timeouts."""
+        started = down = False
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                while True:
+                    pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                    try:
+                        await self._sync_subscriptions(pubsub)
+                        if down:
+                            log.info("Redis link back: subscribed again")
+                            if self.reconnected is not None:
+                                self.reconnected()
+                        down = False
+                        self.connected.set()
+                        if not started:
+                            started = True
+                            task_status.started()
+                        await self._loop(pubsub)
+                    except (RedisError, OSError) as e:
+                        if not started:
+                            raise
+                        if not down:
+                            log.warning("Redis link lost (%s); reconnecting", type(e).__name__)
+                        down = True
+                    finally:
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                            await pubsub.aclose()
+                    await anyio.sleep(RECONNECT_PAUSE)
+            finally:
+                self._tg = None
 
     async def _loop(self, pubsub: PubSub) -> None:
-        down = False
         while True:
-            try:
-                await self._sync_subscriptions(pubsub)
-                message = await pubsub.get_message(timeout=POLL)
-            except (RedisError, OSError) as e:
-                if not down:
-                    log.warning("Redis link lost (%s); reconnecting", type(e).__name__)
-                down = True
-                await anyio.sleep(RECONNECT_PAUSE)
-                continue
-            if down:
-                down = False
-                log.info("Redis link back")
-                if self.reconnected is not None:
-                    self.reconnected()
+            await self._sync_subscriptions(pubsub)
+            message = await pubsub.get_message(timeout=POLL)
             if message is not None and message.get("type") == "message":
                 self._dispatch(_text(message["channel"]), message["data"])
 

@@ -79,7 +79,6 @@ class Cluster:
         self._follows: Counter[str] = Counter()
         self._injecting = False
         self._wake = anyio.Event()
-        self._recovering_until = 0.0
         self._records: dict[str, tuple[float, DeviceRecord]] = {}
         """Presence records read lately (until when, record): saves a Redis round trip per call;
         dropped on any news of the device and when a request to its replica fails."""
@@ -90,11 +89,12 @@ class Cluster:
     async def running(self) -> AsyncIterator[Cluster]:
         await connection.check(self.redis, self.url)
         block = await self.redis.incr(self.keys.epochs())
+        await self._mark_since()
         # Layout epochs must never repeat across replicas: a device that moves to another replica
         # must not meet a frame of its old connection with an equal epoch.
         reserve_layout_epochs(int(block) << EPOCH_BLOCK_BITS)
         self._owner.register(self.bus)
-        self.bus.reconnected = self._redis_back
+        self.bus.reconnected = self._wake.set
         self.bus.listen(self.keys.control(), self._control)
         unsubscribe = self.events.subscribe(self._local_event)
         self.registry.attach_directory(self, self._device_changed)
@@ -131,12 +131,12 @@ class Cluster:
                 record = await self.presence.lookup(device_id)
             if record is not None:
                 self._records[device_id] = (now + RECORD_CACHE, record)
-        if record is None and time.monotonic() < self._recovering_until:
+        if record is None and await self._just_started():
             # Redis came back empty: the replicas are writing their devices again right now.
             raise ClusterUnavailableError(
-                f"The suite's shared state (Redis) has just come back, and the replicas are announcing "
-                f"their devices again, so device {device_id!r} is not found yet; nothing was done. Try "
-                "again in a second."
+                f"The suite's shared state (Redis) was (re)started moments ago and the replicas are "
+                f"announcing their devices, so device {device_id!r} is not found yet; nothing was done. "
+                "Try again in a second."
             )
         if record is None or record.replica == self.replica_id:
             return None
@@ -149,9 +149,15 @@ class Cluster:
             on_failure=self._forget_record,
         )
 
-    def _redis_back(self) -> None:
-        self._recovering_until = time.monotonic() + self.heartbeat * TTL_BEATS
-        self._wake.set()
+    async def _just_started(self) -> bool:
+        """Whether Redis's data is younger than a presence key's life (a restart, or a new cluster):
+        then a missing device may simply not be announced again yet."""
+        with redis_errors("finding the device"):
+            since = await self.redis.get(self.keys.since())
+        return since is None or time.time() - float(since) < self.heartbeat * TTL_BEATS * 2
+
+    async def _mark_since(self) -> None:
+        await self.redis.set(self.keys.since(), repr(time.time()), nx=True)
 
     async def device_ids(self) -> list[str]:
         with redis_errors("listing the devices"):
@@ -214,6 +220,7 @@ class Cluster:
                 await self._wake.wait()
             self._wake = anyio.Event()
             try:
+                await self._mark_since()
                 for device in self.registry.connected():
                     stamp = self._stamp_of(device)
                     if stamp is not None:

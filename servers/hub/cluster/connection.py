@@ -54,14 +54,13 @@ async def check(redis: Redis, url: str) -> None:
 
 def preflight(url: str) -> None:
     """The same check before the server starts (`realtime-mcp serve`), so the error is one line."""
-    import redis
+    import anyio
 
-    try:
-        with redis.Redis.from_url(
-            url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT
-        ) as sync_client:
-            sync_client.ping()
-    except ValueError as e:
-        raise ClusterError(f"REALTIME_MCP_REDIS_URL is not a Redis URL ({safe_url(url)}): {e}") from e
-    except RedisError as e:
-        raise _unreachable(url, e) from e
+    async def ping() -> None:
+        redis = client(url)
+        try:
+            await check(redis, url)
+        finally:
+            await redis.aclose()
+
+    anyio.run(ping)

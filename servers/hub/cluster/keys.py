@@ -40,6 +40,10 @@ class Keys:
         """A frame's geometry, kept `frame_ttl` seconds."""
         return f"{self.prefix}:frame:{frame_id}"
 
+    def since(self) -> str:
+        """When a replica first saw this Redis's data (gone after a Redis restart)."""
+        return f"{self.prefix}:since"
+
     def epochs(self) -> str:
         """Counter handing each replica a distinct block of layout epochs."""
         return f"{self.prefix}:epochs"
