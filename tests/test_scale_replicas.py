@@ -91,15 +91,18 @@ async def capture_then_point(capture_url: str, point_url: str, x: XServer, px: i
     assert pointer_position(x.display) == landing(info, px, py)
 
 
-async def until_ok(url: str, limit: float) -> float:
-    """Seconds until a capture on `url` works again (each failure must be a clear, fast error)."""
+async def until_ok(url: str, limit: float) -> tuple[float, int]:
+    """Seconds until a capture on `url` works again, and the failed calls before (each failure
+    must be a clear, fast error)."""
     start = time.monotonic()
+    errors = 0
     with anyio.fail_after(limit):
         while True:
             began = time.monotonic()
             result = await call(url, "screen", "capture_screen", {"max_edge": MAX_EDGE})
             if not result.is_error:
-                return time.monotonic() - start
+                return time.monotonic() - start, errors
+            errors += 1
             assert time.monotonic() - began < 6, "a failing call took too long: it must fail fast"
             assert text_of(result), "an error without a message"
             await anyio.sleep(0.1)
@@ -160,8 +163,10 @@ async def test_killing_the_owning_replica_moves_the_device_and_calls_recover(tmp
             await capture_then_point(r[1].url, r[2].url, x, 100, 100)
             r[0].process.kill()  # SIGKILL: no goodbye, its keys only expire
             r[0].process.wait(timeout=5)
-            recovered = await until_ok(r[1].url, 20)
-            assert recovered < 20
+            recovered, errors = await until_ok(r[1].url, 20)
+            print(
+                f"replica 1 killed: calls recovered after {recovered:.2f} s, {errors} clear errors meanwhile"
+            )
             assert client.connected.is_set()
             await capture_then_point(r[2].url, r[1].url, x, 200, 150)
 
