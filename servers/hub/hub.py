@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from servers.hub.device import Device, Frame
+from servers.hub.device import Device
+from servers.hub.device_events import DeviceEvent, DeviceEvents, FramePushed, Listener, TalkChanged
 from servers.hub.frames import FrameStore, StoredFrame, UnknownFrameError
 from servers.hub.pixels import PixelCache
 from servers.hub.registry import DeviceRegistry
 from servers.settings import Settings
 from wire.geometry import FrameGeometry
+
+__all__ = ["DeviceEvent", "DeviceEvents", "FramePushed", "Hub", "Listener", "TalkChanged"]
 
 if TYPE_CHECKING:
     from servers.hub.cluster.cluster import Cluster
@@ -22,45 +24,6 @@ log = logging.getLogger("realtime_mcp.hub")
 
 PIXELS_TTL = 60.0
 """Seconds a frame's pixels stay at hand for the Realtime bridge (hosted-MCP captures)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FramePushed:
-    """A capture client pushed a frame (push-to-talk hotkey)."""
-
-    device_id: str
-    frame: Frame
-
-
-@dataclass(frozen=True, slots=True)
-class TalkChanged:
-    """The user pressed or released a capture client's push-to-talk hotkey."""
-
-    device_id: str
-    state: Literal["press", "release"]
-
-
-DeviceEvent = FramePushed | TalkChanged
-Listener = Callable[[DeviceEvent], None]
-
-
-class DeviceEvents:
-    """Who hears of pushed frames and hotkey presses (the bridge). Listeners are called inline and
-    must not block: they hand the event on (to a memory stream) and return."""
-
-    def __init__(self) -> None:
-        self._listeners: list[Listener] = []
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
-
-    def publish(self, event: DeviceEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:  # one listener's bug must not lose the frame for the others
-                log.exception("a device event listener failed")
 
 
 def _local_factory(settings: Settings):

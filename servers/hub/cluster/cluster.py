@@ -28,7 +28,7 @@ from servers.hub.cluster.owner import OwnerService
 from servers.hub.cluster.presence import DeviceRecord, Presence
 from servers.hub.cluster.remote import RemoteDevice
 from servers.hub.device import Device, reserve_layout_epochs
-from servers.hub.hub import DeviceEvent, DeviceEvents
+from servers.hub.device_events import DeviceEvent, DeviceEvents
 from servers.hub.pixels import PixelCache
 from servers.hub.registry import DeviceRegistry
 from servers.settings import Settings

@@ -6,7 +6,7 @@ NUMSUB), never persisted. Pure encoding here; the `Cluster` does the I/O."""
 from __future__ import annotations
 
 from servers.hub.cluster import codec
-from servers.hub.hub import DeviceEvent, FramePushed, TalkChanged
+from servers.hub.device_events import DeviceEvent, FramePushed, TalkChanged
 
 
 def event_message(event: DeviceEvent, origin: str) -> bytes:
