@@ -114,21 +114,32 @@ async def wait_for_device(url: str, timeout: float = 30) -> None:
 
 
 async def latency(owner: str, other: str, calls: int) -> None:
+    """Calls alternate between the two replicas, so both see the same load on a shared box."""
     from mcp import Client
 
     figures: dict[tuple[str, str], list[float]] = {}
-    for name, url in (("owner", owner), ("other", other)):
-        async with Client(f"{url}/screen/mcp") as screen:
-            capture, result = await timed(screen, "capture_screen", [{"device": DEVICE}] * calls)
-        info = result.structured_content  # type: ignore[attr-defined]
-        assert info is not None and not info["stale"], info
-        async with Client(f"{url}/pointer/mcp") as pointer:
-            point, _ = await timed(
-                pointer, "point_at", [{"x": 640, "y": 400, "frame_id": info["frame_id"]}] * (calls * 2)
-            )
-        figures[("capture_screen", name)] = capture
-        figures[("point_at", name)] = point
-    print(f"\nend to end over streamable HTTP, {calls} capture / {calls * 2} point calls per replica:")
+    async with (
+        Client(f"{owner}/screen/mcp") as owner_screen,
+        Client(f"{other}/screen/mcp") as other_screen,
+        Client(f"{owner}/pointer/mcp") as owner_pointer,
+        Client(f"{other}/pointer/mcp") as other_pointer,
+    ):
+        frames: dict[str, str] = {}
+        for name, screen in (("owner", owner_screen), ("other", other_screen)):
+            _, result = await timed(screen, "capture_screen", [{"device": DEVICE}], warmup=5)
+            info = result.structured_content  # type: ignore[attr-defined]
+            assert info is not None and not info["stale"], info
+            frames[name] = info["frame_id"]
+        for _ in range(calls):
+            for name, screen in (("owner", owner_screen), ("other", other_screen)):
+                seconds, _ = await timed(screen, "capture_screen", [{"device": DEVICE}], warmup=0)
+                figures.setdefault(("capture_screen", name), []).extend(seconds)
+            for _ in range(2):
+                for name, pointer in (("owner", owner_pointer), ("other", other_pointer)):
+                    point = [{"x": 640, "y": 400, "frame_id": frames[name]}]
+                    seconds, _ = await timed(pointer, "point_at", point, warmup=0)
+                    figures.setdefault(("point_at", name), []).extend(seconds)
+    print(f"\nend to end over streamable HTTP, {calls} capture / {calls * 2} point calls each, alternating:")
     print(
         f"{'':<16}{'owner p50':>12}{'owner p99':>12}{'other p50':>12}{'other p99':>12}"
         f"{'overhead p50':>15}   goal"
