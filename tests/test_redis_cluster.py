@@ -172,10 +172,11 @@ async def test_a_device_on_one_hub_answers_through_another(redis: RedisServer) -
             assert isinstance(request, p.Capture)
             await device.send(frame_message(GEOMETRY, request_id=request.request_id))
 
+        frame: Frame | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(answer_the_capture)
             frame = await remote.capture(CaptureRequest(max_edge=640))
-        assert frame.geometry == GEOMETRY and frame.data[:2] == b"\xff\xd8"
+        assert frame is not None and frame.geometry == GEOMETRY and frame.data[:2] == b"\xff\xd8"
         # The geometry is shared: a frame stored on B is found on A.
         stored = await b.put_frame(frame.geometry, "mac-1", frame.layout_epoch)
         assert (await a.get_frame(stored.frame_id, caller="mac-1")).geometry == GEOMETRY

@@ -69,6 +69,7 @@ def text_of(result: Any) -> str:
 def shows_the_screen(result: Any, x: XServer) -> bool:
     image = next(c for c in result.content if c.type == "image")
     got = Image.open(io.BytesIO(base64.b64decode(image.data))).convert("RGB")
+    assert x.shown is not None
     want = x.shown.convert("RGB").resize(got.size)
     diff = ImageStat.Stat(ImageChops.difference(got, want)).mean
     return sum(diff) / 3 < 12
