@@ -70,6 +70,10 @@ bench-bridge *args:
 bench-screen *args:
     python bench/bench_screen.py {{args}}
 
+# Three replicas on Redis: capture/point_at through a non-owning replica vs the owner, skills calls/s with 50 clients
+bench-scale *args:
+    python bench/bench_scale.py {{args}}
+
 # Hostile probe (issue 9): X clients across 50 resets on Xvnc, time to drop a non-reading device, /healthz under an idle-socket flood
 bench-probe:
     python bench/probe_hardening.py

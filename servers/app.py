@@ -115,7 +115,7 @@ def create_app(settings: Settings, *, standalone: ServerName | None = None) -> S
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[dict[str, Any]]:
         async with AsyncExitStack() as stack:
-            await stack.enter_async_context(hub.running())
+            await stack.enter_async_context(hub.running())  # devices, and the replicas' Redis when set
             for server in servers.values():
                 await stack.enter_async_context(server.session_manager.run())
             # Last in, first out: calls detach before the servers and devices go.

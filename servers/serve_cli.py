@@ -97,6 +97,15 @@ def run(args: argparse.Namespace) -> int:
     except AuthConfigError as e:
         print(f"realtime-mcp serve: {e}", file=sys.stderr)
         return 2
+    if settings.redis_url is not None:  # several replicas: their shared Redis must answer first
+        from servers.hub.cluster import ClusterError
+        from servers.hub.cluster.connection import preflight
+
+        try:
+            preflight(settings.redis_url.get_secret_value())
+        except ClusterError as e:
+            print(f"realtime-mcp serve: {e}", file=sys.stderr)
+            return 2
     block = startup_block(settings, facts_of(app, settings, standalone=bool(args.server)))
     config = uvicorn_config(app, settings, log_level=logs.library_level(settings.log_level).lower())
 

@@ -150,6 +150,21 @@ class Settings(BaseSettings):
         description="Seconds between device pings; 3 missed intervals drop the link.",
     )
 
+    # --- scale-out ----------------------------------------------------------------------
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis shared by several replicas (`redis://host:6379/0`; a password may be in it): "
+        "device presence, frame geometry and requests to the replica that holds a device. Unset: "
+        "one process keeps everything in memory.",
+    )
+    cluster_heartbeat: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="With Redis: seconds between refreshes of this replica's presence; a replica "
+        "silent for 3 of them is gone and its devices' entries expire.",
+    )
+
     # --- auth ---------------------------------------------------------------------------
     auth: bool = Field(
         default=True,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from redis.exceptions import RedisError
 
 from servers.bridge import events as ev
 from servers.bridge.frames import cached_frame, pushed_frame
@@ -22,6 +23,7 @@ from servers.bridge.openai_calls import OpenAICalls, OpenAIError, sideband_url
 from servers.bridge.sequencer import Action, CallSequencer, Note, RunFunctions, Send
 from servers.bridge.session import SessionFactory
 from servers.bridge.sideband import Sideband, SidebandError
+from servers.hub.cluster.errors import CallNotHere, ClusterUnavailableError
 from servers.hub.hub import DeviceEvent, FramePushed, Hub, TalkChanged
 from servers.ops import logs, metrics
 from servers.settings import Settings
@@ -113,6 +115,9 @@ class BridgeManager:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[BridgeManager]:
         unsubscribe = self.hub.events.subscribe(self._device_event)
+        cluster = self.hub.cluster
+        if cluster is not None:  # several replicas: this one's calls are found from the others
+            cluster.calls.serve(self._held, self._detach_for_replica)
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -150,6 +155,7 @@ class BridgeManager:
         # Attached before the app's WebRTC side starts talking, so no early event is missed.
         with anyio.move_on_after(SETTLE_WAIT):
             await call.settled.wait()
+        await self._announce(call)
         return call, created.sdp_answer
 
     async def attach(self, call_id: str, device: str) -> BridgedCall:
@@ -169,7 +175,77 @@ class BridgeManager:
             failure = call.failure
             raise OpenAIError(str(failure), status=failure.status, code=failure.code) from failure
         log.info("attached to call %s for device %s (%s tools)", call_id, device, call.tools)
+        await self._announce(call)
         return call
+
+    # --- several replicas (Redis): a call held by another replica -------------------------------
+
+    def _held(self) -> list[dict[str, Any]]:
+        return [c.info() for c in self._calls.values() if c.state not in ("ended", "failed")]
+
+    async def _detach_for_replica(self, call_id: str, device: str | None) -> dict[str, Any]:
+        try:
+            return (await self.detach(call_id, device)).info()
+        except UnknownCallError as e:
+            raise CallNotHere(call_id) from e
+
+    async def _announce(self, call: BridgedCall) -> None:
+        """Tell the other replicas at once (not at the next heartbeat) where this call is held."""
+        cluster = self.hub.cluster
+        if cluster is None:
+            return
+        try:
+            await cluster.calls.announce(call.info())
+        except ClusterUnavailableError as e:
+            log.warning("call %s: not announced to the other replicas: %s", call.call_id, e)
+        except RedisError as e:
+            log.warning("call %s: not announced to the other replicas (%s)", call.call_id, type(e).__name__)
+
+    async def _elsewhere(self, call_id: str, device: str | None) -> dict[str, Any] | None:
+        """The call's info if another replica holds it for `device`."""
+        cluster = self.hub.cluster
+        if cluster is None:
+            return None
+        try:
+            record = await cluster.calls.find(call_id, device)
+        except ClusterUnavailableError as e:
+            raise OpenAIError(str(e), status=503, code="cluster_unavailable") from e
+        if record is None or record["replica"] == cluster.replica_id:
+            return None
+        return record["info"]
+
+    async def attach_anywhere(self, call_id: str, device: str) -> dict[str, Any]:
+        """`attach`, unless another replica already holds the call for this device: then its info."""
+        if call_id not in self._calls:
+            held = await self._elsewhere(call_id, device)
+            if held is not None:
+                return held
+        return (await self.attach(call_id, device)).info()
+
+    async def detach_anywhere(self, call_id: str, device: str | None) -> dict[str, Any]:
+        """`detach`, routed to the replica that holds the call when it is not this one."""
+        if call_id in self._calls:
+            return (await self.detach(call_id, device)).info()
+        cluster = self.hub.cluster
+        if cluster is None:
+            raise UnknownCallError(call_id)
+        try:
+            return await cluster.calls.detach(call_id, device)
+        except CallNotHere as e:
+            raise UnknownCallError(call_id) from e
+        except ClusterUnavailableError as e:
+            raise OpenAIError(str(e), status=503, code="cluster_unavailable") from e
+
+    async def listed(self, device: str | None) -> list[dict[str, Any]]:
+        """Every replica's calls for `device` (other replicas' as of their last heartbeat)."""
+        infos = [c.info() for c in self.calls_of(device)]
+        cluster = self.hub.cluster
+        if cluster is not None:
+            try:
+                infos += await cluster.calls.elsewhere(device)
+            except ClusterUnavailableError as e:
+                log.warning("calls of other replicas not listed: %s", e)
+        return infos
 
     def calls_of(self, device: str | None) -> list[BridgedCall]:
         return [c for c in self._calls.values() if device is None or c.device == device]
@@ -190,6 +266,7 @@ class BridgeManager:
                 call.last_error = str(e)
                 log.warning("call %s: hangup failed: %s", call_id, e)
         self._calls.pop(call_id, None)
+        await self._announce(call)  # ended: the other replicas forget it
         return call
 
     # --- one call ---------------------------------------------------------------------------
@@ -223,6 +300,15 @@ class BridgeManager:
         # This task's log lines (sideband, function calls) name the call and its device.
         logs.CALL.set(call.call_id)
         logs.DEVICE.set(call.device)
+        # With several replicas, this call hears its device's events wherever the device is held.
+        unfollow = await self.hub.follow(call.device)
+        try:
+            await self._serve_call(call, inbox)
+        finally:
+            unfollow()
+
+    async def _serve_call(self, call: BridgedCall, inbox: MemoryObjectReceiveStream[DeviceEvent]) -> None:
+        assert self.openai is not None
         key = self.settings.openai_api_key
         url = sideband_url(self.settings.openai_base_url, call.call_id)
         first = True
@@ -269,7 +355,7 @@ class BridgeManager:
             async for event in inbox:
                 try:
                     if isinstance(event, FramePushed):
-                        image = pushed_frame(self.hub.frames, event.device_id, event.frame)
+                        image = await pushed_frame(self.hub, event.device_id, event.frame)
                         await self._act(call, call.sequencer.push_frame(image), tg)
                     elif isinstance(event, TalkChanged):
                         await self._act(call, call.sequencer.talk(event.state), tg)

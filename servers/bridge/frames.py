@@ -8,7 +8,7 @@ from PIL import Image
 
 from servers.bridge.events import IMAGE_MIME_TYPES, FrameImage
 from servers.hub.device import Frame
-from servers.hub.frames import FrameStore
+from servers.hub.hub import Hub
 from servers.hub.pixels import PixelCache
 from servers.screen.describe import capture_text
 
@@ -37,9 +37,9 @@ def cached_frame(pixels: PixelCache, frame_id: str, device_id: str) -> FrameImag
     return frame_image(frame_id, entry.data, entry.mime_type, caption)
 
 
-def pushed_frame(frames: FrameStore, device_id: str, frame: Frame) -> FrameImage:
-    """A push-to-talk frame gets a frame id of its own, so the model can point into it."""
-    stored = frames.put(frame.geometry, device_id, frame.layout_epoch)
+async def pushed_frame(hub: Hub, device_id: str, frame: Frame) -> FrameImage:
+    """A push-to-talk frame gets a frame id of its own (on every replica), so the model can point into it."""
+    stored = await hub.put_frame(frame.geometry, device_id, frame.layout_epoch)
     caption = (
         "The user pressed the push-to-talk key: this is their screen as they began speaking.\n"
         + capture_text(stored.frame_id, frame)

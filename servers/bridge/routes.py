@@ -120,18 +120,18 @@ def create_bridge_routes(manager: BridgeManager, hub: Hub, verifier: JwtTokenVer
                 "OPENAI_API_KEY) and restart the suite.",
             )
 
-    def device_for_new_call(device: str | None) -> str:
+    async def device_for_new_call(device: str | None) -> str:
         if device is not None:
             return device
         try:  # auth off and no `?device=`: the device the tools would act on
-            return hub.devices.resolve(None).id
+            return (await hub.devices.find(None)).id
         except DeviceError:
             return hub.devices.LOCAL_ID
 
     async def create_call(request: Request, device: str | None) -> Response:
         ready()
         offer = await read_sdp(request)
-        call, answer = await manager.create(device_for_new_call(device), offer)
+        call, answer = await manager.create(await device_for_new_call(device), offer)
         return Response(
             answer,
             status_code=201,
@@ -141,19 +141,14 @@ def create_bridge_routes(manager: BridgeManager, hub: Hub, verifier: JwtTokenVer
 
     async def attach_call(request: Request, device: str | None) -> Response:
         ready()
-        call = await manager.attach(call_id_of(request), device_for_new_call(device))
-        return JSONResponse(
-            call.info(), status_code=201, headers={"Location": f"/realtime/calls/{call.call_id}"}
-        )
+        info = await manager.attach_anywhere(call_id_of(request), await device_for_new_call(device))
+        return JSONResponse(info, status_code=201, headers={"Location": f"/realtime/calls/{info['call_id']}"})
 
     async def list_calls(request: Request, device: str | None) -> Response:
-        return JSONResponse(
-            {"configured": manager.configured, "calls": [c.info() for c in manager.calls_of(device)]}
-        )
+        return JSONResponse({"configured": manager.configured, "calls": await manager.listed(device)})
 
     async def detach_call(request: Request, device: str | None) -> Response:
-        call = await manager.detach(call_id_of(request), device)
-        return JSONResponse(call.info())
+        return JSONResponse(await manager.detach_anywhere(call_id_of(request), device))
 
     def route(path: str, handler: Any, method: str, name: str) -> Route:
         async def endpoint(request: Request) -> Response:

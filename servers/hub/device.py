@@ -92,6 +92,13 @@ def new_layout_epoch() -> int:
     return next(_layout_epochs)
 
 
+def reserve_layout_epochs(start: int) -> None:
+    """Hand out epochs from `start` on: with several replicas each takes a block of its own (from
+    Redis), so no two replicas ever give a device the same epoch."""
+    global _layout_epochs
+    _layout_epochs = itertools.count(start)
+
+
 class Device(ABC):
     """A screen plus a pointer."""
 

@@ -75,14 +75,8 @@ class FrameStore:
             return stored
         # Expired only to its own device: to another, "expired" would tell the id once existed.
         if frame_id in self._gone and caller in (None, self._gone[frame_id]):
-            raise UnknownFrameError(
-                f"Frame {frame_id!r} has expired (frames are kept {self.ttl:g} s, the latest "
-                f"{self.max_frames}). Call capture_screen for a new frame and use its frame_id."
-            )
-        raise UnknownFrameError(
-            f"Frame {frame_id!r} is unknown. Use the frame_id that capture_screen or zoom returned "
-            "(call capture_screen for a new one)."
-        )
+            raise expired_frame(frame_id, self.ttl, self.max_frames)
+        raise unknown_frame(frame_id)
 
     def _expire(self) -> None:
         cutoff = self._clock() - self.ttl
@@ -97,6 +91,21 @@ class FrameStore:
         self._gone[stored.frame_id] = stored.device_id
         while len(self._gone) > 4 * self.max_frames:
             self._gone.popitem(last=False)
+
+
+def expired_frame(frame_id: str, ttl: float, max_frames: int | None = None) -> UnknownFrameError:
+    latest = f", the latest {max_frames}" if max_frames is not None else ""
+    return UnknownFrameError(
+        f"Frame {frame_id!r} has expired (frames are kept {ttl:g} s{latest}). Call capture_screen for a "
+        "new frame and use its frame_id."
+    )
+
+
+def unknown_frame(frame_id: str) -> UnknownFrameError:
+    return UnknownFrameError(
+        f"Frame {frame_id!r} is unknown. Use the frame_id that capture_screen or zoom returned "
+        "(call capture_screen for a new one)."
+    )
 
 
 def check_layout(stored: StoredFrame, device: Device) -> None:

@@ -38,7 +38,7 @@ def domain_errors() -> Iterator[None]:
         raise ToolError(str(e)) from e
 
 
-def device_for_frame(
+async def device_for_frame(
     devices: DeviceRegistry, frame: StoredFrame, requested: str | None, *, caller: str | None = None
 ) -> Device:
     """The device a frame was captured on, if the frame still matches its display layout; naming a
@@ -48,14 +48,14 @@ def device_for_frame(
             f"Frame {frame.frame_id!r} was captured on device {frame.device_id!r}, not {requested!r}: "
             "capture on that device first, or leave `device` out."
         )
-    device = devices.resolve(frame.device_id, caller=caller)
+    device = await devices.find(frame.device_id, caller=caller)
     check_layout(frame, device)
     return device
 
 
-def resolve_frame(
+async def resolve_frame(
     hub: Hub, frame_id: str, requested: str | None, *, caller: str | None = None
 ) -> tuple[StoredFrame, Device]:
     """The frame a tool was given and the device it was captured on (see `device_for_frame`)."""
-    stored = hub.frames.get(frame_id, caller=caller)
-    return stored, device_for_frame(hub.devices, stored, requested, caller=caller)
+    stored = await hub.get_frame(frame_id, caller=caller)
+    return stored, await device_for_frame(hub.devices, stored, requested, caller=caller)

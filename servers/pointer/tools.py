@@ -78,7 +78,7 @@ async def point_at(
     caller: str | None = None,
 ) -> tuple[PointResult, str]:
     """Where the overlay points, and the sentence the model reads."""
-    stored, target = resolve_frame(hub, frame_id, device, caller=caller)
+    stored, target = await resolve_frame(hub, frame_id, device, caller=caller)
     px, py = image_to_pointer(stored.geometry, x, y)
     moved = await target.move_pointer(px, py, label=label, move_cursor=_wants_move(hub, move_cursor))
     result = PointResult(
@@ -115,7 +115,7 @@ async def highlight(
     device: str | None = None,
     caller: str | None = None,
 ) -> tuple[PointResult, str]:
-    stored, target = resolve_frame(hub, frame_id, device, caller=caller)
+    stored, target = await resolve_frame(hub, frame_id, device, caller=caller)
     area = image_area_to_pointer(stored.geometry, x, y, width, height)
     moved = await target.highlight(area, label, move_cursor=_wants_move(hub, move_cursor))
     result = PointResult(

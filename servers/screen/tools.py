@@ -41,12 +41,12 @@ class Captured:
     result: CaptureResult
 
 
-def _captured(hub: Hub, device: Device, frame: Frame, *, zoomed_from: str | None = None) -> Captured:
-    stored = hub.frames.put(frame.geometry, device.id, frame.layout_epoch)
+async def _captured(hub: Hub, device: Device, frame: Frame, *, zoomed_from: str | None = None) -> Captured:
+    stored = await hub.put_frame(frame.geometry, device.id, frame.layout_epoch)
     # The pixels are kept briefly too: the Realtime bridge shows this frame to the call whose
     # hosted-MCP client asked for it, and that client only passes the text on.
     text = capture_text(stored.frame_id, frame, zoomed_from=zoomed_from)
-    hub.pixels.put(stored.frame_id, device.id, frame.data, frame.mime_type, text)
+    await hub.keep_pixels(stored.frame_id, device.id, frame.data, frame.mime_type, text)
     activity_of(hub).frame(device.id, stored.frame_id, frame, device.kind)
     return Captured(
         frame_id=stored.frame_id,
@@ -58,7 +58,7 @@ def _captured(hub: Hub, device: Device, frame: Frame, *, zoomed_from: str | None
 
 
 async def list_displays(hub: Hub, *, device: str | None = None, caller: str | None = None) -> DisplaysResult:
-    target = hub.devices.resolve(device, caller=caller)
+    target = await hub.devices.find(device, caller=caller)
     return DisplaysResult(device=target.id, displays=await target.list_displays())
 
 
@@ -74,7 +74,7 @@ async def capture_screen(
     device: str | None = None,
     caller: str | None = None,
 ) -> Captured:
-    target = hub.devices.resolve(device, caller=caller)
+    target = await hub.devices.find(device, caller=caller)
     area = None
     if region is not None:
         area = region_on_display(await target.list_displays(), display, region)
@@ -86,7 +86,7 @@ async def capture_screen(
         quality=quality or settings.image_quality,
     )
     frame = await shared_captures(hub).capture(target, request)
-    return _captured(hub, target, frame)
+    return await _captured(hub, target, frame)
 
 
 async def zoom(
@@ -102,7 +102,7 @@ async def zoom(
     device: str | None = None,
     caller: str | None = None,
 ) -> Captured:
-    stored, target = resolve_frame(hub, frame_id, device, caller=caller)
+    stored, target = await resolve_frame(hub, frame_id, device, caller=caller)
     area = image_area_to_pointer(stored.geometry, x, y, width, height)
     display = stored.geometry.display
     request = CaptureRequest(
@@ -113,4 +113,4 @@ async def zoom(
         quality=settings.image_quality,
     )
     frame = await shared_captures(hub).capture(target, request)
-    return _captured(hub, target, frame, zoomed_from=frame_id)
+    return await _captured(hub, target, frame, zoomed_from=frame_id)

@@ -1,0 +1,233 @@
+"""Three replicas on one real redis-server (issue 13): a capture client on Xvfb held by replica 1,
+a hosted-MCP-shaped client (a new session per call) alternating over replicas 2 and 3, and the
+faults: replica 1 killed, Redis restarted mid-traffic, Redis absent at start."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from tests.support.auth import SECRET, mcp_client, token, write_skill
+from tests.support.balancer import running_balancer
+from tests.support.capture_client import running_capture_client
+from tests.support.cli_server import ServedCli, running_serve
+from tests.support.redis_server import RedisServer, running_redis
+from tests.support.xserver import XServer, pointer_position, running_xvfb
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
+
+WIDTH, HEIGHT = 1280, 800
+MAX_EDGE = 640
+HEARTBEAT = 0.5
+MAC1 = token("mac-1", ("screen", "pointer", "device"))
+MAC2 = token("mac-2", ("screen", "pointer"))
+
+
+def replica_env(redis: RedisServer, skills: Path) -> dict[str, str]:
+    return {
+        "REALTIME_MCP_REDIS_URL": redis.url,
+        "REALTIME_MCP_AUTH": "true",
+        "REALTIME_MCP_TOKEN_SECRET": SECRET,
+        "REALTIME_MCP_LOCAL_DEVICE": "false",
+        "REALTIME_MCP_SKILLS_DIRS": str(skills),
+        "REALTIME_MCP_SKILLS_RELOAD": "false",
+        "REALTIME_MCP_CLUSTER_HEARTBEAT": str(HEARTBEAT),
+        "REALTIME_MCP_CAPTURE_TIMEOUT": "3",
+        "REALTIME_MCP_MOVE_CURSOR": "true",
+    }
+
+
+@contextlib.contextmanager
+def three_replicas(redis: RedisServer, skills: Path) -> Iterator[list[ServedCli]]:
+    with contextlib.ExitStack() as stack:
+        env = replica_env(redis, write_skill(skills))
+        yield [stack.enter_context(running_serve(env=env)) for _ in range(3)]
+
+
+async def call(url: str, server: str, tool: str, arguments: dict[str, Any], bearer: str = MAC1) -> Any:
+    """One tool call in a session of its own, as OpenAI's hosted MCP client makes them."""
+    async with mcp_client(f"{url}/{server}/mcp", bearer) as client:
+        return await client.call_tool(tool, arguments)
+
+
+def text_of(result: Any) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+def shows_the_screen(result: Any, x: XServer) -> bool:
+    image = next(c for c in result.content if c.type == "image")
+    got = Image.open(io.BytesIO(base64.b64decode(image.data))).convert("RGB")
+    assert x.shown is not None
+    want = x.shown.convert("RGB").resize(got.size)
+    diff = ImageStat.Stat(ImageChops.difference(got, want)).mean
+    return sum(diff) / 3 < 12
+
+
+def landing(info: dict[str, Any], px: int, py: int) -> tuple[int, int]:
+    scale_x, scale_y = WIDTH / info["width"], HEIGHT / info["height"]
+    return math.floor((px + 0.5) * scale_x), math.floor((py + 0.5) * scale_y)
+
+
+async def capture_then_point(capture_url: str, point_url: str, x: XServer, px: int, py: int) -> None:
+    """Capture on one replica, point with that frame id on another; the X pointer must land."""
+    captured = await call(capture_url, "screen", "capture_screen", {"max_edge": MAX_EDGE})
+    assert not captured.is_error, text_of(captured)
+    assert shows_the_screen(captured, x)
+    info = captured.structured_content
+    assert info["device"] == "mac-1"
+    pointed = await call(point_url, "pointer", "point_at", {"x": px, "y": py, "frame_id": info["frame_id"]})
+    assert not pointed.is_error, text_of(pointed)
+    assert pointer_position(x.display) == landing(info, px, py)
+
+
+async def until_ok(url: str, limit: float) -> tuple[float, int]:
+    """Seconds until a capture on `url` works again, and the failed calls before (each failure
+    must be a clear, fast error)."""
+    start = time.monotonic()
+    errors = 0
+    with anyio.fail_after(limit):
+        while True:
+            began = time.monotonic()
+            result = await call(url, "screen", "capture_screen", {"max_edge": MAX_EDGE})
+            if not result.is_error:
+                return time.monotonic() - start, errors
+            errors += 1
+            assert time.monotonic() - began < 6, "a failing call took too long: it must fail fast"
+            assert text_of(result), "an error without a message"
+            await anyio.sleep(0.1)
+
+
+async def test_a_device_on_replica_1_serves_calls_landing_on_replicas_2_and_3(tmp_path: Path) -> None:
+    with running_xvfb(WIDTH, HEIGHT) as x, running_redis() as redis, three_replicas(redis, tmp_path) as r:
+        async with running_capture_client(r[0].url, MAC1, x.display):
+            await until_ok(r[1].url, 10)  # presence reaches the other replicas
+            errors = 0
+            for i in range(6):
+                a, b = (r[1].url, r[2].url) if i % 2 == 0 else (r[2].url, r[1].url)
+                try:
+                    await capture_then_point(a, b, x, 40 + 50 * i, 30 + 40 * i)
+                except AssertionError:
+                    errors += 1
+                    raise
+            assert errors == 0
+            # Highlight and zoom through a frame of the other replica work as well.
+            captured = await call(r[1].url, "screen", "capture_screen", {"max_edge": MAX_EDGE})
+            frame_id = captured.structured_content["frame_id"]
+            zoomed = await call(
+                r[2].url,
+                "screen",
+                "zoom",
+                {"frame_id": frame_id, "x": 0, "y": 0, "width": 320, "height": 200},
+            )
+            assert not zoomed.is_error, text_of(zoomed)
+            assert zoomed.structured_content["width"] == 1280 or zoomed.structured_content["width"] <= 1280
+            lit = await call(
+                r[2].url,
+                "pointer",
+                "highlight",
+                {"x": 10, "y": 10, "width": 50, "height": 40, "frame_id": frame_id},
+            )
+            assert not lit.is_error, text_of(lit)
+
+            # A token for another device sees nothing of mac-1, on any replica.
+            for url in (r[1].url, r[2].url):
+                theirs = await call(url, "screen", "capture_screen", {}, bearer=MAC2)
+                assert theirs.is_error and "mac-1" not in text_of(theirs)
+                named = await call(url, "screen", "capture_screen", {"device": "mac-1"}, bearer=MAC2)
+                assert named.is_error and "mac-2" in text_of(named)
+                pointed = await call(
+                    url, "pointer", "point_at", {"x": 1, "y": 1, "frame_id": frame_id}, bearer=MAC2
+                )
+                assert pointed.is_error and "unknown" in text_of(pointed)
+
+
+async def test_killing_the_owning_replica_moves_the_device_and_calls_recover(tmp_path: Path) -> None:
+    with running_xvfb(WIDTH, HEIGHT) as x, running_redis() as redis, three_replicas(redis, tmp_path) as r:
+        ports = [int(s.url.rsplit(":", 1)[1]) for s in r]
+        async with (
+            running_balancer(ports) as balanced,
+            running_capture_client(balanced, MAC1, x.display) as client,
+        ):
+            await until_ok(r[2].url, 10)
+            await capture_then_point(r[1].url, r[2].url, x, 100, 100)
+            r[0].process.kill()  # SIGKILL: no goodbye, its keys only expire
+            r[0].process.wait(timeout=5)
+            recovered, errors = await until_ok(r[1].url, 20)
+            print(
+                f"replica 1 killed: calls recovered after {recovered:.2f} s, {errors} clear errors meanwhile"
+            )
+            assert client.connected.is_set()
+            await capture_then_point(r[2].url, r[1].url, x, 200, 150)
+
+
+async def test_a_redis_restart_mid_traffic_recovers(tmp_path: Path) -> None:
+    with running_xvfb(WIDTH, HEIGHT) as x, running_redis() as redis, three_replicas(redis, tmp_path) as r:
+        async with running_capture_client(r[0].url, MAC1, x.display):
+            await until_ok(r[1].url, 10)
+            counts = {"before": 0, "errors": 0, "after": 0}
+            phase = "before"
+            slowest = 0.0
+            messages: set[str] = set()
+            enough = anyio.Event()
+
+            async def traffic() -> None:
+                nonlocal slowest
+                i = 0
+                while True:
+                    i += 1
+                    began = time.monotonic()
+                    result = await call(r[1 + i % 2].url, "screen", "capture_screen", {"max_edge": MAX_EDGE})
+                    slowest = max(slowest, time.monotonic() - began)
+                    if result.is_error:
+                        counts["errors"] += 1
+                        messages.add(text_of(result)[:80])
+                    else:
+                        counts[phase] += 1
+                        if phase == "after" and counts["after"] >= 10:
+                            enough.set()
+
+            with anyio.fail_after(90):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(traffic)
+                    while counts["before"] < 5:
+                        await anyio.sleep(0.05)
+                    redis.stop()
+                    await anyio.sleep(1.5)  # the outage: calls meanwhile must fail fast and clearly
+                    redis.start()
+                    phase = "after"
+                    await enough.wait()
+                    tg.cancel_scope.cancel()
+            print(f"Redis restart: {counts}, slowest call {slowest:.2f} s, errors said: {sorted(messages)}")
+            assert slowest < 6, "a call hung through the Redis outage"
+            assert all("Redis" in m or "replica" in m for m in messages), messages
+            # The device was re-announced: a frame from one replica still points on the other.
+            await capture_then_point(r[1].url, r[2].url, x, 300, 200)
+
+
+def test_a_replica_without_its_redis_refuses_to_start_with_a_clear_error(tmp_path: Path) -> None:
+    with running_redis() as redis:
+        url = redis.url
+    env = replica_env(RedisServer(int(url.rsplit(":", 1)[1].split("/")[0]), tmp_path), write_skill(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "servers.cli", "serve", "--port", "0"],
+        env={**__import__("os").environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "does not answer" in output and "REALTIME_MCP_REDIS_URL" in output
