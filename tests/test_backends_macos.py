@@ -85,7 +85,11 @@ class FakeImage:
 def _pack(image: Image.Image, raw_mode: str) -> bytes:
     if raw_mode in ("XRGB", "XBGR"):  # Pillow packs these only as RGBX/BGRX: rotate the bytes
         data = image.tobytes("raw", "RGBX" if raw_mode == "XRGB" else "BGRX")
-        return b"".join(b"\xff" + data[i : i + 3] for i in range(0, len(data), 4))
+        rotated = bytearray(len(data))  # slice assignment: a Python loop over 5 M pixels takes ~10 s
+        rotated[0::4] = b"\xff" * (len(data) // 4)
+        for channel in range(3):
+            rotated[channel + 1 :: 4] = data[channel::4]
+        return bytes(rotated)
     return image.tobytes("raw", raw_mode)
 
 
