@@ -16,10 +16,10 @@ import anyio
 import pytest
 import websockets
 
+from servers.http_server import BoundedWebSocketProtocol
 from servers.hub.device import CaptureRequest, DeviceError
 from servers.hub.hub import Hub
 from servers.hub.relay import RelayDevice
-from servers.http_server import BoundedWebSocketProtocol
 from tests.support.fake_device import device_hub, stuck_device, wait_for_device
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
