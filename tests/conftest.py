@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from servers.log_safety import SafeLogFilter
+from tests.support.browser import Chromium, start_chromium
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -17,6 +18,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     trigger do not walk it again and again (about 15% of a worker's CPU time)."""
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Chromium]:
+    """One headless Chromium per test process; `chromium_page(chromium)` gives each test a fresh context.
+    The tests that use it share an xdist group, so one worker starts it (`just pytest` runs loadgroup)."""
+    browser = start_chromium()
+    try:
+        yield browser
+    finally:
+        browser.stop()
 
 
 @pytest.fixture
