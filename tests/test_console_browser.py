@@ -13,13 +13,13 @@ from PIL import Image
 
 from tests.support.auth import auth_settings, auth_suite, mcp_client, token, write_skill
 from tests.support.bridge import bridged_suite
-from tests.support.browser import FAKE_MEDIA, chromium_page
+from tests.support.browser import FAKE_MEDIA, Chromium, chromium_page
 from tests.support.capture_client import running_capture_client
 from tests.support.fake_device import wait_for_device
 from tests.support.fake_sdp import BrowserFakeRealtime
 from tests.support.xserver import running_xvfb
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("chromium")]
 
 DEVICE = "laptop"
 COLOURS = [(220, 40, 40), (40, 180, 60), (40, 80, 220), (240, 200, 30)]
@@ -50,7 +50,9 @@ THUMB_COLOURS = """(img) => {
 }"""
 
 
-async def test_console_shows_a_capture_client_with_its_screen_and_last_point(tmp_path: Path) -> None:
+async def test_console_shows_a_capture_client_with_its_screen_and_last_point(
+    tmp_path: Path, chromium: Chromium
+) -> None:
     settings = auth_settings(write_skill(tmp_path / "skills", "blender"))
     with running_xvfb(1280, 800, picture=quadrants(1280, 800)) as xserver:
         async with (
@@ -65,7 +67,7 @@ async def test_console_shows_a_capture_client_with_its_screen_and_last_point(tmp
             async with mcp_client(f"{url}/pointer/mcp", token(DEVICE, ("pointer",))) as pointer:
                 await pointer.call_tool("point_at", {"x": 480, "y": 100, "frame_id": frame["frame_id"]})
 
-            async with chromium_page() as page:
+            async with chromium_page(chromium) as page:
                 await sign_in(page, url, token(DEVICE, ("console",)))
                 thumb = page.get_by_role("img", name=f"Latest frame of {DEVICE}")
                 await page.wait_for_function(
@@ -92,11 +94,11 @@ async def test_console_shows_a_capture_client_with_its_screen_and_last_point(tmp
                     await page.screenshot(path=SCREENSHOT)
 
 
-async def test_skills_search_filters_the_list_by_keyboard(tmp_path: Path) -> None:
+async def test_skills_search_filters_the_list_by_keyboard(tmp_path: Path, chromium: Chromium) -> None:
     skills = write_skill(tmp_path / "skills", "blender")
     write_skill(skills, "gimp")
     settings = auth_settings(skills)
-    async with auth_suite(settings) as (url, _), chromium_page() as page:
+    async with auth_suite(settings) as (url, _), chromium_page(chromium) as page:
         await sign_in(page, url, token(DEVICE, ("console",)))
         search = page.get_by_label("Search skills")
         await search.focus()
@@ -105,9 +107,11 @@ async def test_skills_search_filters_the_list_by_keyboard(tmp_path: Path) -> Non
         assert await page.locator("#skills li").all_inner_texts() == ["gimp — A gimp skill for tests."]
 
 
-async def test_the_page_asks_for_a_token_and_never_puts_it_in_a_url(tmp_path: Path) -> None:
+async def test_the_page_asks_for_a_token_and_never_puts_it_in_a_url(
+    tmp_path: Path, chromium: Chromium
+) -> None:
     settings = auth_settings(write_skill(tmp_path / "skills"))
-    async with auth_suite(settings) as (url, _), chromium_page() as page:
+    async with auth_suite(settings) as (url, _), chromium_page(chromium) as page:
         requested: list[str] = []
         page.on("request", lambda r: requested.append(r.url))
         await page.goto(f"{url}/console")
@@ -118,11 +122,13 @@ async def test_the_page_asks_for_a_token_and_never_puts_it_in_a_url(tmp_path: Pa
         assert requested and not any(secret in u for u in requested)
 
 
-async def test_talk_sends_the_browser_offer_through_the_suite_and_lists_the_call(tmp_path: Path) -> None:
+async def test_talk_sends_the_browser_offer_through_the_suite_and_lists_the_call(
+    tmp_path: Path, chromium: Chromium
+) -> None:
     async with (
         BrowserFakeRealtime() as fake,
         bridged_suite(tmp_path, fake) as (url, _),
-        chromium_page(extra_flags=FAKE_MEDIA) as page,
+        chromium_page(chromium, extra_flags=FAKE_MEDIA) as page,
     ):
         await sign_in(page, url, token(DEVICE, ("console", "call")))
         await page.get_by_role("button", name="Talk").click()

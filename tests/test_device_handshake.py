@@ -50,19 +50,22 @@ def unknown_key_token() -> str:
 
 
 @pytest.mark.parametrize(
-    ("authorization", "reason"),
+    ("make_authorization", "reason"),
+    # Minted when the test runs, not at collection: a token's lifetime must not depend on when its
+    # test is reached in a slow run.
     [
-        (None, "No device token"),
-        ("Basic bWFjLTE6eA==", "No device token"),
-        (f"Bearer {tampered(token(scopes=DEVICE))}", "bad signature"),
-        (f"Bearer {token(scopes=DEVICE, now=time.time() - 600, ttl=60)}", "(expired)"),
-        (f"Bearer {token(scopes=DEVICE, audience='elsewhere')}", "another audience"),
-        (f"Bearer {unknown_key_token()}", "unknown key"),
-        ("Bearer not-a-jwt", "not a JWT"),
+        (lambda: None, "No device token"),
+        (lambda: "Basic bWFjLTE6eA==", "No device token"),
+        (lambda: f"Bearer {tampered(token(scopes=DEVICE))}", "bad signature"),
+        (lambda: f"Bearer {token(scopes=DEVICE, now=time.time() - 600, ttl=60)}", "(expired)"),
+        (lambda: f"Bearer {token(scopes=DEVICE, audience='elsewhere')}", "another audience"),
+        (lambda: f"Bearer {unknown_key_token()}", "unknown key"),
+        (lambda: "Bearer not-a-jwt", "not a JWT"),
     ],
     ids=["none", "basic", "bad-signature", "expired", "other-audience", "unknown-key", "not-a-jwt"],
 )
-async def test_bad_tokens_get_401_with_a_challenge_and_no_socket(authorization, reason, caplog):
+async def test_bad_tokens_get_401_with_a_challenge_and_no_socket(make_authorization, reason, caplog):
+    authorization = make_authorization()
     caplog.set_level(logging.DEBUG)
     async with device_hub(**AUTH) as (hub, url):
         response = await refused_handshake(url, authorization)

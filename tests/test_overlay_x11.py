@@ -1,7 +1,8 @@
 """The overlay on real X servers, checked from outside the suite: an `xwd` screenshot shows the
 cursor (or frame) where the tool says, xdotool says the user's mouse has not moved, a click at the
 spot reaches the window below, and a capture right after holds no overlay pixels. Locally, through a
-relayed capture client, and on a two-monitor screen."""
+relayed capture client (over real HTTP), and on a two-monitor screen (the local suite's tools called
+in-process: what they draw, not how MCP travels, is tested here)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from servers.app import create_app
 from servers.settings import Settings
 from tests.support.capture_client import running_capture_client
 from tests.support.http import serve
+from tests.support.inproc import Where, in_process, mcp_target
 from tests.support.xinput import ClickRecorder, click_at, colour_box, mouse_location
 from tests.support.xserver import XServer, running_xvfb
 from tests.support.xwd import screenshot
@@ -43,8 +45,8 @@ def text_of(result: CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
 
 
-async def capture(url: str, arguments: dict) -> dict:
-    async with Client(f"{url}/screen/mcp") as client:
+async def capture(where: Where, arguments: dict) -> dict:
+    async with Client(mcp_target(where, "screen")) as client:
         result = await client.call_tool("capture_screen", arguments)
     assert not result.is_error and result.structured_content is not None, text_of(result)
     return {"frame": result.structured_content, "result": result}
@@ -59,15 +61,15 @@ def image_of(result: CallToolResult) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(image.data))).convert("RGB")
 
 
-async def call(url: str, tool: str, arguments: dict) -> CallToolResult:
-    async with Client(f"{url}/pointer/mcp") as client:
+async def call(where: Where, tool: str, arguments: dict) -> CallToolResult:
+    async with Client(mcp_target(where, "pointer")) as client:
         result = await client.call_tool(tool, arguments)
     assert not result.is_error, text_of(result)
     return result
 
 
-def local_app(xserver: XServer, **overrides):
-    return create_app(Settings(display=xserver.display, servers=["screen", "pointer"], **overrides))
+def local_settings(xserver: XServer, **overrides) -> Settings:
+    return Settings(display=xserver.display, servers=["screen", "pointer"], **overrides)
 
 
 def relay_app():
@@ -82,11 +84,11 @@ def relay_app():
     )
 
 
-async def check_point_at(url: str, display: str, *, capture_args: dict, x: float, y: float) -> None:
+async def check_point_at(where: Where, display: str, *, capture_args: dict, x: float, y: float) -> None:
     """point_at on a downscaled frame, then everything the user and the model would see."""
     mouse_before = mouse_location(display)
-    frame = (await capture(url, capture_args))["frame"]
-    result = await call(url, "point_at", {"x": x, "y": y, "frame_id": frame["frame_id"], "label": "Save"})
+    frame = (await capture(where, capture_args))["frame"]
+    result = await call(where, "point_at", {"x": x, "y": y, "frame_id": frame["frame_id"], "label": "Save"})
     facts = result.structured_content
     assert facts is not None and facts["overlay"] is True and facts["pointer_moved"] is False
     assert "An overlay cursor is shown" in text_of(result) and "mouse did not move" in text_of(result)
@@ -102,7 +104,7 @@ async def check_point_at(url: str, display: str, *, capture_args: dict, x: float
     assert mouse_location(display) == mouse_before  # the user's mouse stayed where it was
 
     # The model's next frame never shows the overlay; the user still sees it afterwards.
-    again = await capture(url, {**capture_args, "format": "png"})
+    again = await capture(where, {**capture_args, "format": "png"})
     seen = image_of(again["result"])
     geometry_scale = frame["width"] / (again["frame"]["width"] or 1)
     assert geometry_scale == 1
@@ -116,9 +118,9 @@ async def check_point_at(url: str, display: str, *, capture_args: dict, x: float
 
 async def test_point_at_shows_the_overlay_not_the_mouse_and_stays_out_of_frames(xserver):
     with ClickRecorder(xserver.display, Rect(x=900, y=500, width=700, height=500)) as below:
-        async with serve(local_app(xserver)) as url:
+        async with in_process(local_settings(xserver)) as servers:
             # 1600x1000 sent as 1280x800: image pixel (1000, 600) is screen (1250.6, 750.6).
-            await check_point_at(url, xserver.display, capture_args={}, x=1000, y=600)
+            await check_point_at(servers, xserver.display, capture_args={}, x=1000, y=600)
             click_at(xserver.display, 1254, 760)
             assert below.wait_click() == (1254, 760)
 
@@ -151,12 +153,12 @@ async def test_point_at_on_the_second_monitor_lands_there():
             subprocess.run(
                 ["xrandr", "-d", server.display, *args], check=True, capture_output=True, timeout=15
             )
-        async with serve(local_app(server)) as url:
-            frame = (await capture(url, {"display": 1, "max_edge": 640}))["frame"]
+        async with in_process(local_settings(server)) as servers:
+            frame = (await capture(servers, {"display": 1, "max_edge": 640}))["frame"]
             assert frame["display"] == 1
             # 1280x1024 sent as 640x512: (630, 100) is screen (1280 + 1261, 201), by the right edge.
             result = await call(
-                url, "point_at", {"x": 630, "y": 100, "frame_id": frame["frame_id"], "label": "Close"}
+                servers, "point_at", {"x": 630, "y": 100, "frame_id": frame["frame_id"], "label": "Close"}
             )
             shot = screenshot(server.display)  # while the server (and its overlay) runs
         facts = result.structured_content
@@ -169,11 +171,13 @@ async def test_point_at_on_the_second_monitor_lands_there():
 
 
 async def test_highlight_draws_a_frame_whose_corners_the_frame_maps(xserver):
-    async with serve(local_app(xserver)) as url:
-        frame = (await capture(url, {}))["frame"]  # 1600x1000 sent as 1280x800: 1.25 per pixel
+    async with in_process(local_settings(xserver)) as servers:
+        frame = (await capture(servers, {}))["frame"]  # 1600x1000 sent as 1280x800: 1.25 per pixel
         mouse_before = mouse_location(xserver.display)
         result = await call(
-            url, "highlight", {"x": 400, "y": 320, "width": 160, "height": 80, "frame_id": frame["frame_id"]}
+            servers,
+            "highlight",
+            {"x": 400, "y": 320, "width": 160, "height": 80, "frame_id": frame["frame_id"]},
         )
         shot = screenshot(xserver.display)
         assert mouse_location(xserver.display) == mouse_before
@@ -186,10 +190,10 @@ async def test_highlight_draws_a_frame_whose_corners_the_frame_maps(xserver):
 
 
 async def test_move_cursor_true_moves_the_real_pointer_too(xserver):
-    async with serve(local_app(xserver)) as url:
-        frame = (await capture(url, {}))["frame"]
+    async with in_process(local_settings(xserver)) as servers:
+        frame = (await capture(servers, {}))["frame"]
         result = await call(
-            url, "point_at", {"x": 80, "y": 40, "frame_id": frame["frame_id"], "move_cursor": True}
+            servers, "point_at", {"x": 80, "y": 40, "frame_id": frame["frame_id"], "move_cursor": True}
         )
     facts = result.structured_content
     assert facts is not None and facts["pointer_moved"] is True and facts["overlay"] is True
@@ -212,9 +216,9 @@ async def test_without_the_x_extension_the_tool_says_so_and_nothing_moves(xserve
 
     monkeypatch.setattr(local, "get_backends", backends_without_shape)
     before = mouse_location(xserver.display)
-    async with serve(local_app(xserver)) as url:
-        frame = (await capture(url, {}))["frame"]
-        result = await call(url, "point_at", {"x": 100, "y": 100, "frame_id": frame["frame_id"]})
+    async with in_process(local_settings(xserver)) as servers:
+        frame = (await capture(servers, {}))["frame"]
+        result = await call(servers, "point_at", {"x": 100, "y": 100, "frame_id": frame["frame_id"]})
     facts = result.structured_content
     assert facts is not None and facts["overlay"] is False and facts["pointer_moved"] is False
     assert "NO-SUCH-EXTENSION" in facts["note"] and "could not be shown" in text_of(result)

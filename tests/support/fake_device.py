@@ -131,8 +131,10 @@ async def stuck_device(url: str) -> AsyncIterator[websockets.ClientConnection]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((host, int(port)))
     sock.setblocking(False)
+    # No permessage-deflate: the hub's identical refusals would compress to a few bytes each, and
+    # its buffers would then take ~10,000 of them (seconds of CPU) before they filled.
     async with websockets.connect(
-        url, sock=sock, max_queue=1, additional_headers={"Authorization": "Bearer tok-1"}
+        url, sock=sock, max_queue=1, compression=None, additional_headers={"Authorization": "Bearer tok-1"}
     ) as ws:
         hello = p.Hello(protocol_version=p.PROTOCOL_VERSION, device_id="mac-1", displays=[MAIN])
         await ws.send(p.encode(hello))
@@ -141,9 +143,22 @@ async def stuck_device(url: str) -> AsyncIterator[websockets.ClientConnection]:
         async with anyio.create_task_group() as tg:
 
             async def flood() -> None:
-                for _ in range(50_000):  # each answered with a ~100-byte error nobody reads
-                    await ws.send("{not json")
+                # Each is answered with a ~130-byte error nobody reads: ~600 fill the hub's buffers
+                # (64 KiB in asyncio, 8 KiB in each kernel), so 5,000 keep it stuck with room to spare.
+                # 1 KB each, so most of the flood is still unread in the hub's kernel buffer when it
+                # aborts the socket: the kernel then resets the connection at once (with nothing
+                # unread, its FIN would queue behind replies this client never takes).
+                junk = "{not json" + " " * 1000
+                for i in range(5_000):
+                    await ws.send(junk)
+                    if i % 100 == 0:
+                        await anyio.sleep(0)  # a send into free socket buffers never yields
 
             tg.start_soon(flood)
-            yield ws
-            tg.cancel_scope.cancel()
+            try:
+                yield ws
+            finally:
+                tg.cancel_scope.cancel()
+                # A device that stopped reading cannot take part in a close handshake: it vanishes
+                # (otherwise the client would wait its whole close_timeout, 10 s, for an answer).
+                ws.transport.abort()
