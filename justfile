@@ -22,14 +22,14 @@ fmt:
 typecheck:
     pyright
 
-# The pytest suite in four workers (pytest-xdist): on two cores most of a test's time is spent waiting on
+# The pytest suite in two workers per core (pytest-xdist): most of a test's time is spent waiting on
 # X servers, uvicorn and sockets, not computing. Extra pytest arguments go after the recipe name.
 # Bytecode is cached (__pycache__, git-ignored) even where the environment sets PYTHONDONTWRITEBYTECODE:
 # otherwise every worker and every `realtime-mcp` the tests start compiles the mcp and openai packages
 # and pytest rewrites every test module again, about a third of the suite's CPU time. `loadgroup`: the
 # tests of one xdist_group run on one worker (the browser tests share that worker's Chromium).
 pytest *args:
-    PYTHONDONTWRITEBYTECODE= pytest -n 4 --dist loadgroup {{args}}
+    PYTHONDONTWRITEBYTECODE= pytest -n "$(( $(nproc) * 2 ))" --dist loadgroup {{args}}
 
 # The suite at the lowest versions pyproject.toml allows (direct dependencies at their floors), in .venv-lowest
 test-lowest *args:
@@ -37,7 +37,7 @@ test-lowest *args:
     uv pip compile -q --resolution lowest-direct --extra dev pyproject.toml -o .venv-lowest/requirements.txt
     uv pip sync -q --python .venv-lowest/bin/python .venv-lowest/requirements.txt
     uv pip install -q --python .venv-lowest/bin/python --no-deps -e .
-    PYTHONDONTWRITEBYTECODE= .venv-lowest/bin/pytest -q -p no:cacheprovider -n 4 --dist loadgroup {{args}}
+    PYTHONDONTWRITEBYTECODE= .venv-lowest/bin/pytest -q -p no:cacheprovider -n "$(( $(nproc) * 2 ))" --dist loadgroup {{args}}
 
 # Refresh uv.lock after a change to pyproject.toml's dependencies
 lock:
