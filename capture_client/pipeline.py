@@ -2,7 +2,8 @@
 
 Shared by the server's local device and the capture client; blocking (run it off the event loop).
 CPU time at 2560x1600 on the 2-core dev box: grab ~4 ms (3 of them mss copying the shared-memory
-image), black check ~0.2 ms, reduce(2) ~7 ms + channel order ~2 ms, JPEG q80 at 1280x800 ~4 ms.
+image, a copy the X11 backend now skips), black check ~0.2 ms, reduce(2) ~7 ms + channel order
+~2 ms, JPEG q80 at 1280x800 ~4 ms.
 The black check and the downscale both read the grabbed buffer where it lies (`frombuffer`): no
 full-size copy or conversion is made.
 """
@@ -222,10 +223,14 @@ def capture(
     index, area = target_area(displays, display, region)
     captured_at = time.time()
     raw = screen.grab(area)
-    if is_black(raw) and (region is None or _whole_is_black(screen, displays, display)):
-        raise BlackFrameError(
-            "The screen came back black (display asleep, locked, lid closed or reconfiguring)."
-        )
+    if is_black(raw):
+        if region is None or _whole_is_black(screen, displays, display):
+            raise BlackFrameError(
+                "The screen came back black (display asleep, locked, lid closed or reconfiguring)."
+            )
+        # A grab's pixels may live only until the next grab (X11 reads its shared memory in
+        # place), and checking the whole display grabbed again: the region, once more.
+        raw = screen.grab(area)
     image = to_rgb_scaled(raw, max_edge)
     data = encode(image, format, quality)
     geometry = FrameGeometry(

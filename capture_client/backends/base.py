@@ -57,7 +57,11 @@ class ScreenBackend(ABC):
 
     @abstractmethod
     def grab(self, area: Rect) -> RawCapture:
-        """The pixels of `area` (pointer space, inside the displays) at the display's native resolution."""
+        """The pixels of `area` (pointer space, inside the displays) at the display's native resolution.
+
+        The pixels may be valid only until the next grab on this backend (X11 hands out a view of
+        the shared memory the X server writes every frame into): read them, or copy them, first.
+        """
 
     def reset(self) -> None:  # noqa: B027 - optional hook
         """Forget cached layout and capture state (call after a display change)."""

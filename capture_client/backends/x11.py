@@ -1,4 +1,5 @@
-"""X11: capture through mss (XShm), display layout through RandR, pointer through XTest (python-xlib).
+"""X11: capture through mss (XShm, read in place: `x11_shm`), display layout through RandR, pointer
+through XTest (python-xlib).
 
 On X11 pointer space is the root window's pixel space: scale 1, origins never negative.
 """
@@ -18,6 +19,7 @@ from capture_client.backends.base import (
     RawCapture,
     ScreenBackend,
 )
+from capture_client.backends.x11_shm import InPlaceGrabber
 from wire.geometry import DisplayInfo, Rect
 
 
@@ -53,12 +55,17 @@ _xlib_open_lock = threading.Lock()
 
 class X11Screen(ScreenBackend):
     """mss caches the layout per instance and keeps grabbing the old rectangle after a change, so a
-    reset makes a new instance rather than trusting the old one."""
+    reset makes a new instance rather than trusting the old one.
+
+    A grab's pixels are a view of mss's shared-memory segment once shared memory has worked (no 16
+    MB copy per frame): valid until the next grab on this screen.
+    """
 
     def __init__(self, display: str | None = None) -> None:
         self._display = display_name(display)
         self._lock = threading.Lock()
         self._sct = None
+        self._in_place = InPlaceGrabber()
         self._mss_backend = "default"
         """Which mss backend to use; "xlib" once the XCB ones refused this display (Xvnc)."""
         self._connect()  # fail now, with a clear message, rather than on the first grab
@@ -110,21 +117,26 @@ class X11Screen(ScreenBackend):
         monitor = {"left": left, "top": top, "width": width, "height": height}
         with self._lock:
             try:
-                shot = self._connect().grab(monitor)
+                sct = self._connect()
+                pixels = self._in_place.grab(sct, left, top, width, height)
+                if pixels is None:
+                    shot = sct.grab(monitor)
+                    pixels, width, height = shot.raw, shot.width, shot.height
             except ScreenShotError as e:
                 raise DisplayChangedError(f"Capture of {width}x{height} at {left},{top} failed: {e}") from e
         return RawCapture(
-            pixels=shot.raw,
-            width=shot.width,
-            height=shot.height,
-            stride=shot.width * 4,
+            pixels=pixels,
+            width=width,
+            height=height,
+            stride=width * 4,
             pixel_format="BGRX",
-            area=Rect(x=left, y=top, width=shot.width, height=shot.height),
+            area=Rect(x=left, y=top, width=width, height=height),
         )
 
     def reset(self) -> None:
         with self._lock:
             if self._sct is not None:
+                self._in_place.close(self._sct)
                 self._sct.close()
                 self._sct = None
 
