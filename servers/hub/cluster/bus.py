@@ -34,6 +34,8 @@ Listener = Callable[[str, codec.Message], None]
 POLL = 0.25
 """Seconds one wait for a message lasts; subscriptions change between waits."""
 RECONNECT_PAUSE = 0.2
+RESUBSCRIBE_WAIT = 1.0
+"""Seconds a request waits for this replica's own subscription to come back after a Redis blip."""
 
 
 class ReplicaGoneError(ClusterUnavailableError):
@@ -52,6 +54,11 @@ class Bus:
         self._subscribed: dict[str, anyio.Event] = {}
         self._tg: anyio.abc.TaskGroup | None = None
         self.connected = anyio.Event()
+        self.live = False
+        """Whether the inbox is subscribed now: presence is announced only while it is, or another
+        replica would send requests to an inbox nobody reads yet (just after a Redis restart); and a
+        request goes out only while it is, or its reply would reach an inbox nobody reads."""
+        self._back = anyio.Event()
         self.reconnected: Callable[[], None] | None = None
         """Called when the subscription comes back after a Redis outage (re-announce presence)."""
 
@@ -75,6 +82,14 @@ class Bus:
         self, replica: str, op: str, body: dict[str, Any], *, limit: float, what: str
     ) -> codec.Message:
         """Ask `replica` to run `op`; the reply, or the domain error it answered with."""
+        if not self.live:
+            with anyio.move_on_after(min(limit, RESUBSCRIBE_WAIT)):
+                await self._back.wait()
+            if not self.live:
+                raise ClusterUnavailableError(
+                    f"This replica's link to the suite's shared state (Redis) is down, so {what} failed; "
+                    "nothing was done. Try again in a few seconds."
+                )
         request_id = secrets.token_hex(8)
         future: asyncio.Future[codec.Message] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
@@ -123,12 +138,16 @@ class Bus:
                             if self.reconnected is not None:
                                 self.reconnected()
                         down = False
+                        self.live = True
+                        self._back.set()
                         self.connected.set()
                         if not started:
                             started = True
                             task_status.started()
                         await self._loop(pubsub)
                     except (RedisError, OSError) as e:
+                        if self.live:
+                            self.live, self._back = False, anyio.Event()
                         if not started:
                             raise
                         if not down:

@@ -219,6 +219,9 @@ class Cluster:
             with anyio.move_on_after(self.heartbeat):
                 await self._wake.wait()
             self._wake = anyio.Event()
+            if not self.bus.live:
+                down = True  # announced once the inbox is subscribed again (the bus wakes this loop)
+                continue
             try:
                 await self._mark_since()
                 for device in self.registry.connected():
