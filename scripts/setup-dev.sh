@@ -2,8 +2,8 @@
 # Sets up everything the tests need on a fresh Debian machine with Python 3.11+: the X servers
 # and tools the screen/pointer/capture tests drive (xwd takes the overlay tests' own screenshots),
 # the MCP Inspector CLI (with the Node it needs) for the skills extension test, Chromium for the
-# console's browser tests, redis-server for the scale-out tests (several replicas on one Redis), and
-# a .venv with the package and dev tools.
+# console's browser tests, redis-server and caddy for the scale-out tests (several replicas on one
+# Redis, behind the shipped docker/Caddyfile.scale), and a .venv with the package and dev tools.
 # Idempotent: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,9 @@ command -v xwd >/dev/null 2>&1 || need+=(x11-apps)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 # The scale-out tests start a real redis-server on a loopback port (never the system service).
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# They run the compose balancer's own Caddyfile with a real caddy on a loopback port (admin endpoint
+# off, so the system service Debian's package starts, if any, is never in the way).
+command -v caddy >/dev/null 2>&1 || need+=(caddy)
 # The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
