@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,17 @@ def _accepts(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
         return True
     return False
+
+
+def _buffering(binary: str) -> str:
+    """The request-buffering subdirective this Caddy knows: `request_buffers` replaced
+    `buffer_requests` in 2.6.4 (and the old one is gone from current releases)."""
+    out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=10, check=True).stdout
+    numbers = re.match(r"v?(\d+)\.(\d+)\.(\d+)", out.strip())
+    if numbers is None:
+        raise RuntimeError(f"cannot read Caddy's version from {out!r}")
+    version = tuple(int(n) for n in numbers.groups())
+    return "request_buffers 4MiB" if version >= (2, 6, 4) else "buffer_requests"
 
 
 def tail(log: Path) -> str:
@@ -46,6 +58,7 @@ def running_caddy(upstreams: Sequence[int], timeout: float = 15.0) -> Iterator[s
             "SCALE_BIND": "127.0.0.1",
             "SCALE_UPSTREAMS": " ".join(f"127.0.0.1:{p}" for p in upstreams),
             "SCALE_ADMIN": "off",
+            "SCALE_BUFFERING": _buffering(binary),
             # Caddy's autosaved config and certificate storage stay in the temporary folder.
             "HOME": folder,
             "XDG_CONFIG_HOME": folder,
