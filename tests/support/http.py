@@ -34,14 +34,15 @@ async def serve(
     configures uvicorn (limits and protocol fixes from `settings`); yields the base URL.
     `send_buffer`: SO_SNDBUF of every accepted socket (small, so a peer that stops reading fills
     it quickly)."""
-    port = port or free_port()
-    sockets: list[socket.socket] | None = None
+    # Bound here and handed to uvicorn: a port picked first and bound later can be taken meanwhile
+    # by another worker's server ("address already in use" under parallel runs).
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if send_buffer is not None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)  # inherited on accept
-        listener.bind(("127.0.0.1", port))
-        sockets = [listener]
+    listener.bind(("127.0.0.1", port or 0))
+    port = listener.getsockname()[1]
+    sockets = [listener]
     config = uvicorn_config(
         app,
         settings or Settings(),
