@@ -8,7 +8,6 @@ replica that died fails its callers immediately rather than at the timeout. Noth
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from servers.hub.cluster import codec
 from servers.hub.cluster.errors import ClusterUnavailableError, redis_errors
 from servers.hub.cluster.keys import Keys
 from servers.hub.device import DeviceError
+from servers.hub.relay.pending import PendingRequests
 
 log = logging.getLogger("realtime_mcp.cluster")
 
@@ -49,7 +49,7 @@ class Bus:
         self.replica_id = replica_id
         self._handlers: dict[str, Handler] = {}
         self._listeners: dict[str, Listener] = {}
-        self._pending: dict[str, asyncio.Future[codec.Message]] = {}
+        self._pending = PendingRequests()
         self._wanted: set[str] = {keys.inbox(replica_id), keys.control()}
         self._subscribed: dict[str, anyio.Event] = {}
         self._tg: anyio.abc.TaskGroup | None = None
@@ -91,9 +91,7 @@ class Bus:
                     "nothing was done. Try again in a few seconds."
                 )
         request_id = secrets.token_hex(8)
-        future: asyncio.Future[codec.Message] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        try:
+        with self._pending.expect(request_id) as answer:
             message = codec.encode("req", id=request_id, op=op, reply_to=self.replica_id, body=body)
             with redis_errors(what):
                 received = await self.redis.publish(self.keys.inbox(replica), message)
@@ -104,14 +102,13 @@ class Bus:
                 )
             try:
                 with anyio.fail_after(limit):
-                    reply = await future
+                    reply = await answer.wait()
             except TimeoutError as e:
                 raise ClusterUnavailableError(
                     f"The replica holding this device ({replica}) did not answer within {limit:g} s, so "
                     f"{what} failed. Try again."
                 ) from e
-        finally:
-            self._pending.pop(request_id, None)
+        assert isinstance(reply, codec.Message)
         if not reply.header.get("ok"):
             raise codec.error_from(reply.header.get("error") or {})
         return reply
@@ -184,9 +181,7 @@ class Bus:
             log.warning("a message on %s was refused: %s", channel, e)
             return
         if message.kind == "rep":
-            future = self._pending.get(str(message.header.get("id")))
-            if future is not None and not future.done():
-                future.set_result(message)
+            self._pending.resolve(str(message.header.get("id")), message)
         elif message.kind == "req" and channel == self.keys.inbox(self.replica_id):
             if self._tg is not None:
                 self._tg.start_soon(self._serve, message)
