@@ -79,9 +79,7 @@ def bench_app(display: str):
     @extra.tool()
     def captures_started() -> int:
         """How many captures the suite's screen tools asked of a device (shared ones count once)."""
-        from servers.hub.shared_capture import shared_captures
-
-        return shared_captures(suite.state.hub).started
+        return suite.state.hub.captures.started
 
     frame_sized: list[CallToolResult] = []
 

@@ -26,7 +26,7 @@ from servers.hub.device import (
     PointerResult,
 )
 from servers.hub.endpoint import DEVICE_PATH
-from servers.hub.shared_capture import SharedCaptures, request_key, shared_captures
+from servers.hub.shared_capture import SharedCaptures, request_key
 from servers.settings import Settings
 from tests.support.fake_device import MAIN, connect, display_geometry, frame_message, jpeg
 from tests.support.http import serve
@@ -298,7 +298,7 @@ async def test_relayed_device_captures_once_for_simultaneous_callers_over_http()
             request = await device.next_message()
             assert isinstance(request, p.Capture)
             # Answered only once every caller waits on this one capture.
-            await until(lambda: shared_captures(hub).waiting("mac-1") == 8, timeout=30)
+            await until(lambda: hub.captures.waiting("mac-1") == 8, timeout=30)
             await device.send(frame_message(GEOMETRY, request_id=request.request_id, image=picture))
 
         results: list[Any] = []
@@ -309,7 +309,7 @@ async def test_relayed_device_captures_once_for_simultaneous_callers_over_http()
         frame_ids = [r.structured_content["frame_id"] for r in results]
         assert len(set(frame_ids)) == 8  # one frame, eight frame ids
         assert all(image_bytes(r) == picture for r in results)
-        assert shared_captures(hub).started == 1
+        assert hub.captures.started == 1
         # Each id is a frame of its own that point-mapping tools accept.
         for frame_id in frame_ids:
             assert hub.frames.get(frame_id).geometry == GEOMETRY
@@ -325,7 +325,7 @@ async def test_relayed_device_captures_once_for_simultaneous_callers_over_http()
 
             tg.start_soon(answer_next)
             after = await concurrent_captures(url, 1, device="mac-1")
-        assert not after[0].is_error and shared_captures(hub).started == 2
+        assert not after[0].is_error and hub.captures.started == 2
 
 
 async def test_a_failed_shared_capture_fails_every_caller_over_http():
@@ -336,7 +336,7 @@ async def test_a_failed_shared_capture_fails_every_caller_over_http():
         async def fail_once() -> None:
             request = await device.next_message()
             assert isinstance(request, p.Capture)
-            await until(lambda: shared_captures(hub).waiting("mac-1") == 5, timeout=30)
+            await until(lambda: hub.captures.waiting("mac-1") == 5, timeout=30)
             await device.send(
                 p.RequestFailed(request_id=request.request_id, code="black", message="display asleep")
             )
@@ -348,7 +348,7 @@ async def test_a_failed_shared_capture_fails_every_caller_over_http():
     texts = {"\n".join(c.text for c in r.content if isinstance(c, TextContent)) for r in results}
     assert all(r.is_error for r in results)
     assert len(texts) == 1 and "black" in next(iter(texts)).lower()
-    assert shared_captures(hub).started == 1
+    assert hub.captures.started == 1
 
 
 async def test_25_concurrent_callers_of_a_real_display_share_grabs_and_get_their_own_frames():
@@ -357,7 +357,7 @@ async def test_25_concurrent_callers_of_a_real_display_share_grabs_and_get_their
         async with serve(app) as url:
             results = await concurrent_captures(url, 25)
         hub = app.state.hub
-        started = shared_captures(hub).started
+        started = hub.captures.started
         await hub.aclose()
     assert all(not r.is_error for r in results), [r.content for r in results if r.is_error]
     frame_ids = {r.structured_content["frame_id"] for r in results}

@@ -15,6 +15,7 @@ from servers.hub.device_events import DeviceEvent, DeviceEvents, FramePushed, Li
 from servers.hub.frames import FrameStore, StoredFrame, UnknownFrameError
 from servers.hub.pixels import PixelCache
 from servers.hub.registry import DeviceRegistry
+from servers.hub.shared_capture import SharedCaptures
 from servers.settings import Settings
 from wire.geometry import FrameGeometry
 
@@ -52,6 +53,8 @@ class Hub:
         self.frames = FrameStore(settings.frame_ttl, settings.frame_cache_size)
         self.pixels = PixelCache(ttl=min(PIXELS_TTL, settings.frame_ttl))
         self.events = DeviceEvents()
+        self.captures = SharedCaptures()
+        """Captures in flight, shared by callers asking the same device the same at the same moment."""
         self.cluster: Cluster | None = None
         """Set while running with Redis (`REALTIME_MCP_REDIS_URL`): state shared with other replicas."""
 

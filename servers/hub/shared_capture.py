@@ -18,10 +18,8 @@ nobody is waiting for it any more.
 from __future__ import annotations
 
 import copy
-import weakref
 from collections.abc import Hashable
 from dataclasses import dataclass, field, fields
-from typing import Any
 
 import anyio
 from pydantic import BaseModel
@@ -126,14 +124,3 @@ def _outcome(flight: _Flight, *, shared: bool) -> Frame:
     if flight.frame is None:  # the capture ended by something other than an error (shutdown)
         raise DeviceError("The capture was interrupted; capture again.")
     return flight.frame
-
-
-_SHARED: weakref.WeakKeyDictionary[Any, SharedCaptures] = weakref.WeakKeyDictionary()
-
-
-def shared_captures(hub: Any) -> SharedCaptures:
-    """The hub's captures in flight (one table per hub, made on first use)."""
-    found = _SHARED.get(hub)
-    if found is None:
-        found = _SHARED[hub] = SharedCaptures()
-    return found

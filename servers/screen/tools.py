@@ -1,7 +1,7 @@
 """The screen tools as plain async functions: one implementation behind two front doors (the MCP
 server in `servers.screen.server`, and the Realtime bridge's function mode in `servers.bridge`).
 
-Captures go through `shared_captures(hub)`: callers asking one device for the same capture at the
+Captures go through `hub.captures`: callers asking one device for the same capture at the
 same moment share one grab and encode, each still getting its own frame id.
 
 Who is calling is an explicit argument (`caller`): the device a token is bound to, or None when no
@@ -16,7 +16,6 @@ from typing import Literal
 
 from servers.hub.device import CaptureRequest, Device, Frame
 from servers.hub.hub import Hub
-from servers.hub.shared_capture import shared_captures
 from servers.hub.tooling import resolve_frame
 from servers.ops.activity import activity_of
 from servers.screen.describe import (
@@ -85,7 +84,7 @@ async def capture_screen(
         format=format or settings.image_format,
         quality=quality or settings.image_quality,
     )
-    frame = await shared_captures(hub).capture(target, request)
+    frame = await hub.captures.capture(target, request)
     return await _captured(hub, target, frame)
 
 
@@ -112,5 +111,5 @@ async def zoom(
         format=settings.image_format,
         quality=settings.image_quality,
     )
-    frame = await shared_captures(hub).capture(target, request)
+    frame = await hub.captures.capture(target, request)
     return await _captured(hub, target, frame, zoomed_from=frame_id)
