@@ -135,12 +135,8 @@ async def replica(redis: RedisServer, **changes: Any) -> AsyncIterator[tuple[Hub
     """A hub in the cluster behind its device endpoint on real uvicorn; yields it and the ws:// URL."""
     hub = Hub(relay_settings(redis_url=redis.url, cluster_heartbeat=0.2, capture_timeout=2, **changes))
     app = Starlette(routes=[create_device_route(hub)])
-    async with hub.running():
-        try:
-            async with serve(app) as url:
-                yield hub, url.replace("http://", "ws://") + DEVICE_PATH
-        finally:
-            await hub.aclose()
+    async with hub.running(), serve(app) as url:  # running() leaves the cluster, then closes the devices
+        yield hub, url.replace("http://", "ws://") + DEVICE_PATH
 
 
 async def _remote(hub: Hub, device_id: str) -> RemoteDevice:
