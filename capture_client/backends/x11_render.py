@@ -225,8 +225,12 @@ class HalfScaler:
             self._forget(impl)
             return None
         from mss.linux import xcbgen
+        from mss.linux.xcbhelpers import LIB
 
         conn, requests = impl.conn, state.requests
+        # The root's size now, answered with the composites: a composite, unlike GetImage, does not
+        # refuse an area outside a root that shrank (RandR) but pads it.
+        geometry = LIB.xcb.xcb_get_geometry(conn, impl.drawable)
         cookies = []
         for step in halving_passes(left, top, width, height):
             matrix = step.matrix()
@@ -245,7 +249,13 @@ class HalfScaler:
             _check_all(conn, cookies)
         except Exception:
             state.matrix = ()  # not known what the server kept
+            geometry.discard(conn)
             raise
+        root = geometry.reply(conn)
+        if left < 0 or top < 0 or left + width > root.width or top + height > root.height:
+            raise ScreenShotError(
+                f"{width}x{height} at {left},{top} is not inside the screen ({root.width}x{root.height})."
+            )
         return reader.read(impl, xcbgen.Drawable(state.pixmap), 0, 0, size[0], size[1], xcbgen.Visualid(0))
 
     def _ready(self, impl: Any, size: tuple[int, int]) -> _State:
