@@ -14,9 +14,10 @@ import pytest
 from PIL import Image, ImageChops
 
 from capture_client import pipeline
-from capture_client.backends.base import DisplayChangedError, RawCapture
+from capture_client.backends.base import DisplayChangedError, RawCapture, ScreenBackend
 from capture_client.backends.x11 import X11Screen, open_xlib_display
 from capture_client.backends.x11_render import format_for_visual, half_size, halving_passes
+from tests.support.standin_backends import StandInScreen
 from tests.support.xserver import (
     XServer,
     busy_ui_picture,
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.timeout(60)
 WIDTH, HEIGHT = 1280, 800
 CHILD = (301, 177, 257, 133)  # x, y, width, height: odd, so its edges fall inside 2x2 blocks
 CHILD_COLOUR = 0xD02050
+DARK_PANE = (701, 421, 1101, 701)  # left, top, right, bottom: black on a lit screen
 
 
 class FullResolution(X11Screen):
@@ -73,7 +75,12 @@ def child_window(display: str, box: tuple[int, int, int, int], colour: int) -> I
 
 @pytest.fixture(scope="module")
 def xserver() -> Iterator[XServer]:
-    with running_xvfb(WIDTH, HEIGHT) as server, child_window(server.display, CHILD, CHILD_COLOUR):
+    picture = busy_ui_picture(WIDTH, HEIGHT)
+    picture.paste((0, 0, 0), DARK_PANE)
+    with (
+        running_xvfb(WIDTH, HEIGHT, picture=picture) as server,
+        child_window(server.display, CHILD, CHILD_COLOUR),
+    ):
         yield server
 
 
@@ -274,3 +281,45 @@ def test_without_render_or_shared_memory_the_frame_is_reduced_in_process(extensi
     assert frame.geometry.capture_width == 640 and frame.geometry.image_width == 320
     expected = busy_ui_picture(640, 400).convert("RGB").reduce(2)
     assert decoded(frame).tobytes() == expected.tobytes()
+
+
+def test_a_dark_region_is_halved_from_its_own_pixels_after_the_whole_display_was_checked(xserver):
+    screen = Counting(xserver.display)
+    left, top, right, bottom = DARK_PANE
+    region = Rect(x=left + 1, y=top + 1, width=right - left - 2, height=bottom - top - 2)
+    try:
+        # The whole display's grab (lit) lands between the region's two halved grabs in the segment.
+        frame = pipeline.capture(screen, region=region, max_edge=199, format="png")
+    finally:
+        screen.close()
+    assert screen.reduced == 2
+    image = decoded(frame)
+    assert image.size == (199, 139) and image.getextrema() == ((0, 0), (0, 0), (0, 0))
+
+
+def test_a_black_screen_is_found_black_in_the_halved_capture():
+    with running_xvfb(320, 200, picture=Image.new("RGB", (320, 200), (3, 3, 3))) as server:
+        screen = Counting(server.display)
+        try:
+            with pytest.raises(pipeline.BlackFrameError):
+                pipeline.capture(screen, max_edge=160)
+        finally:
+            screen.close()
+    assert screen.reduced == 1
+
+
+class OtherPixelGrid(StandInScreen):
+    """A backend whose reduced grab covers more pixels than the layout said (a scale it got wrong)."""
+
+    def grab_reduced(self, area: Rect, factor: int) -> RawCapture | None:
+        w, h = int(area.width), int(area.height)
+        return RawCapture(
+            bytes(w * h * 4), w, h, w * 4, "BGRX", area, reduced_by=2, source_size=(2 * w, 2 * h)
+        )
+
+
+def test_a_reduced_grab_the_image_size_does_not_call_for_is_replaced_by_a_whole_grab():
+    screen: ScreenBackend = OtherPixelGrid(640, 400)
+    frame = pipeline.capture(screen, max_edge=320, format="png")
+    assert isinstance(screen, OtherPixelGrid) and screen.grabs == 1  # the stand-in's pixels: all at 128
+    assert frame.geometry.capture_width == 640 and decoded(frame).getextrema()[0] == (128, 128)
