@@ -200,7 +200,8 @@ def test_the_multi_monitor_layout_is_halved_per_display_and_whole():
             )
         fast, full = Counting(server.display), FullResolution(server.display)
         try:
-            for display, max_edge in ((1, 320), ("all", 640)):
+            cases: list[tuple[pipeline.DisplaySelector, int]] = [(1, 320), ("all", 640)]
+            for display, max_edge in cases:
                 got = pipeline.capture(fast, display=display, max_edge=max_edge, format="png")
                 expected = pipeline.capture(full, display=display, max_edge=max_edge, format="png")
                 assert got.geometry == expected.geometry
