@@ -199,6 +199,7 @@ def test_the_multi_monitor_layout_is_halved_per_display_and_whole():
                 timeout=15,
             )
         fast, full = Counting(server.display), FullResolution(server.display)
+        areas = []
         try:
             cases: list[tuple[pipeline.DisplaySelector, int]] = [(1, 320), ("all", 640)]
             for display, max_edge in cases:
@@ -206,11 +207,12 @@ def test_the_multi_monitor_layout_is_halved_per_display_and_whole():
                 expected = pipeline.capture(full, display=display, max_edge=max_edge, format="png")
                 assert got.geometry == expected.geometry
                 assert max_difference(decoded(got), decoded(expected)) <= 1
+                areas.append(got.geometry.area)
         finally:
             fast.close()
             full.close()
     assert fast.reduced == 2
-    assert got.geometry.area == Rect(x=0, y=0, width=1280, height=512)
+    assert areas == [Rect(x=640, y=0, width=640, height=512), Rect(x=0, y=0, width=1280, height=512)]
 
 
 def server_resources(display: str) -> Counter[str]:
