@@ -38,7 +38,9 @@ CP_REPEAT = 1 << 0
 CP_SUBWINDOW_MODE = 1 << 8
 REPEAT_PAD = 3
 INCLUDE_INFERIORS = 1
-"""Child windows' pixels are part of the root's picture (the default clips them out)."""
+"""Child windows are part of the root's picture, as in a GetImage of the root. The default,
+ClipByChildren, leaves them out wherever a server applies a source's clip (Xvfb's fb code does
+not, so a test there cannot tell the two apart)."""
 RENDER_NEEDED = (0, 10)
 """Transforms and filters came with 0.6, RepeatPad with 0.10."""
 FILTER = b"bilinear"
