@@ -6,7 +6,7 @@ can do it where the pixels lie are asked to (`grab_reduced`: on X11 the X server
 root into a half-size pixmap with RENDER and a quarter of the pixels is read back); the rest is
 reduced by Pillow. Time at 2560x1600 on the 2-core dev box (`just bench-screen`, load 3-4),
 halved by the X server: grab and halve ~4-5 ms (the composite ~2.5-3 ms of the X server's CPU, the
-read-back ~0.8), black check ~0.2 ms, channel order ~1.2-1.6 ms, JPEG q80 at 1280x800 ~4 ms; the
+read-back ~0.8), black check ~0.2 ms, channel order ~1.1-1.6 ms, JPEG q80 at 1280x800 ~4 ms; the
 full-resolution fallback: grab ~3.5 ms (read in place, no copy), reduce(2) and channel order
 ~8-11 ms.
 The black check and the downscale both read the grabbed buffer where it lies (`frombuffer`): no
