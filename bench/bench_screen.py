@@ -10,8 +10,10 @@ Prints p50/p99 for, in one run and one harness:
     built without capturing: what carrying one frame costs;
   * 25 concurrent callers of one display (captures/s, p50, p99; goal p50 < 150 ms) and how many
     grabs served them (callers asking at the same moment share one);
-  * capture_screen's p50 broken down into grab, convert and encode (timed inside the server during
-    those very calls) and transport (the rest); the pipeline's stages on their own, in process.
+  * capture_screen's p50 broken down into grab (halved by the X server where it can), convert and
+    encode (timed inside the server during those very calls) and transport (the rest); the
+    pipeline's stages on their own, in process, halved by the X server and, for comparison, the
+    full-resolution grab reduced by Pillow (the fallback without RENDER or shared memory).
 
 The server runs in its own process (as in production), the client reuses one session per tool.
 Usage: python bench/bench_screen.py [--calls N] [--json-response]
@@ -331,7 +333,9 @@ async def measure(url: str, calls: int, json_response: bool) -> None:
 
 
 def stages(display: str, rounds: int) -> None:
-    """The pipeline's steps in this process alone, no MCP and no server around them."""
+    """The pipeline's steps in this process alone, no MCP and no server around them: the default
+    path (the X server halves the grab, `grab_reduced`) and the fallback (a full-resolution grab
+    reduced by Pillow, as without RENDER or shared memory)."""
     from capture_client import pipeline
     from capture_client.backends import get_backends
 
@@ -339,24 +343,35 @@ def stages(display: str, rounds: int) -> None:
     screen = get_backends(display=display).screen
     displays = screen.displays()
     _, area = pipeline.target_area(displays)
-    timings: dict[str, list[float]] = {k: [] for k in ("grab", "black check", "downscale", "jpeg q80")}
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        raw = screen.grab(area)
-        t1 = time.perf_counter()
-        pipeline.is_black(raw)
-        t2 = time.perf_counter()
-        image = pipeline.to_rgb_scaled(raw, 1280)
-        t3 = time.perf_counter()
-        pipeline.encode(image, "jpeg", 80)
-        t4 = time.perf_counter()
-        for key, value in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            timings[key].append(value)
-    print(f"\npipeline stages in-process (2560x1600 -> 1280x800), {rounds} rounds:")
-    for key, values in timings.items():
-        row(key, values)
-    total = [float(sum(parts)) for parts in zip(*timings.values(), strict=True)]
-    row("total", total)
+    paths = {
+        "halved by the X server": (
+            lambda: pipeline.grab_for(screen, area, 1280, displays),
+            ("grab + halve (X server)", "black check", "channel order", "jpeg q80"),
+        ),
+        "full grab, reduced in process (fallback)": (
+            lambda: screen.grab(area),
+            ("grab", "black check", "downscale", "jpeg q80"),
+        ),
+    }
+    for title, (grab, names) in paths.items():
+        timings: dict[str, list[float]] = {k: [] for k in names}
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            raw = grab()
+            t1 = time.perf_counter()
+            pipeline.is_black(raw)
+            t2 = time.perf_counter()
+            image = pipeline.to_rgb_scaled(raw, 1280)
+            t3 = time.perf_counter()
+            pipeline.encode(image, "jpeg", 80)
+            t4 = time.perf_counter()
+            for key, value in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                timings[key].append(value)
+        print(f"\npipeline stages in-process (2560x1600 -> 1280x800), {title}, {rounds} rounds:")
+        for key, values in timings.items():
+            row(key, values)
+        total = [float(sum(parts)) for parts in zip(*timings.values(), strict=True)]
+        row("total", total)
     screen.close()
 
 
@@ -372,7 +387,8 @@ def breakdown(capture: list[float], in_server: list[dict[str, float]], framed: l
     transport = p50 - sum(parts.values()) - hub
     framed_p50 = percentile(framed, 0.5) * 1000
     print(
-        f"\ncapture_screen p50 {p50:.1f} ms = grab {parts['grab']:.1f} + convert {parts['convert']:.1f} + "
+        f"\ncapture_screen p50 {p50:.1f} ms = grab {parts['grab']:.1f} (halved by the X server) + "
+        f"convert {parts['convert']:.1f} + "
         f"encode {parts['encode']:.1f} + hub {hub:.1f} (p50s timed in the server, same calls; hub: the "
         "tool around the pipeline: single flight, relay, the hop to the screen thread and back, the "
         f"layout probe, the frame store) + transport {transport:.1f} (the rest: the MCP call, the "

@@ -1,9 +1,14 @@
 """The capture hot path: grab -> black check -> downscale -> RGB -> encode, plus its geometry.
 
 Shared by the server's local device and the capture client; blocking (run it off the event loop).
-CPU time at 2560x1600 on the 2-core dev box: grab ~4 ms (3 of them mss copying the shared-memory
-image, a copy the X11 backend now skips), black check ~0.2 ms, reduce(2) ~7 ms + channel order
-~2 ms, JPEG q80 at 1280x800 ~4 ms.
+When the image needs the capture halved (2560x1600 sent at 1280x800, the default), backends that
+can do it where the pixels lie are asked to (`grab_reduced`: on X11 the X server composites the
+root into a half-size pixmap with RENDER and a quarter of the pixels is read back); the rest is
+reduced by Pillow. Time at 2560x1600 on the 2-core dev box (`just bench-screen`, load 3-4),
+halved by the X server: grab and halve ~4-5 ms (the composite ~2.5-3 ms of the X server's CPU, the
+read-back ~0.8), black check ~0.2 ms, channel order ~1.1-1.6 ms, JPEG q80 at 1280x800 ~4 ms; the
+full-resolution fallback: grab ~3.5 ms (read in place, no copy), reduce(2) and channel order
+~8-11 ms.
 The black check and the downscale both read the grabbed buffer where it lies (`frombuffer`): no
 full-size copy or conversion is made.
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import io
+import math
 import sys
 import threading
 import time
@@ -31,6 +37,8 @@ MIME_TYPES: dict[str, str] = {"jpeg": "image/jpeg", "png": "image/png", "webp": 
 
 BLACK_LEVEL = 12
 """A frame whose every sampled channel is at or below this is treated as black (asleep, off)."""
+HALVED = 2
+"""The one reduce asked of backends (`grab_reduced`): exact to rounding in one pass on the X server."""
 _QUICK_SAMPLE = (64, 40)
 _CONFIRM_SAMPLE = (320, 200)
 
@@ -159,18 +167,22 @@ def reduce_factor(size: tuple[int, int], target: tuple[int, int]) -> int:
 
 
 def to_rgb_scaled(raw: RawCapture, max_edge: int) -> Image.Image:
-    """The capture as an RGB image with its long edge at most `max_edge`.
+    """The capture as an RGB image with its long edge at most `max_edge` of its source size.
 
     A 4-byte capture is box-reduced where it lies (`frombuffer` maps it without a copy), channels
     still in buffer order, and only the small result is put in R, G, B order: every step works per
     channel, so this is the same image as unpacking to RGB first, without the full-size unpack into
-    a fresh 16 MB image (2560x1600, CPU time on the 2-core dev box: 11.4 ms against 13.8 ms). A
-    resize finishes off non-integer ratios. Splitting the reduce into bands on two threads was
-    measured too: slower on two busy cores.
+    a fresh 16 MB image. A capture the backend already reduced (`reduced_by`) counts as that much of
+    the reduce. A resize finishes off non-integer ratios. Splitting the reduce into bands on two
+    threads was measured too: slower on two busy cores.
     """
-    target = scaled_size(raw.width, raw.height, max_edge)
+    source = (raw.source_width, raw.source_height)
+    target = scaled_size(*source, max_edge)
+    factor = max(1, reduce_factor(source, target) // raw.reduced_by)
+    if raw.pixel_format == "BGRX" and factor == 1 and (raw.width, raw.height) == target:
+        # Nothing to scale: unpacked straight to R, G, B (a new image, one pass over the buffer).
+        return Image.frombuffer("RGB", target, _buffer(raw), "raw", "BGRX", raw.stride, 1)
     image = _mapped(raw)
-    factor = reduce_factor((raw.width, raw.height), target)
     if factor >= 2:
         image = image.reduce(factor)
     if image.size != target:
@@ -181,6 +193,32 @@ def to_rgb_scaled(raw: RawCapture, max_edge: int) -> Image.Image:
     # Either way a new image, also when nothing was scaled: the result never shares the capture's
     # buffer (3-byte RGB is unpacked by `frombuffer`, RGBX is converted).
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _source_size(area: Rect, displays: list[DisplayInfo]) -> tuple[int, int]:
+    """How many display pixels `area` covers, snapped outwards to whole pixels (as backends grab)."""
+    scale = max((d.pixel_width / d.width for d in displays if d.width > 0), default=1.0)
+    left, top = math.floor(area.x * scale), math.floor(area.y * scale)
+    return (
+        max(1, math.ceil((area.x + area.width) * scale) - left),
+        max(1, math.ceil((area.y + area.height) * scale) - top),
+    )
+
+
+def grab_for(screen: ScreenBackend, area: Rect, max_edge: int, displays: list[DisplayInfo]) -> RawCapture:
+    """`area`'s pixels for an image of at most `max_edge`: reduced by the backend where the pixels
+    lie when the reduce the image needs is one it offers (`grab_reduced`: X11 halves on the X
+    server, so a quarter of the pixels is read back), else at full resolution."""
+    source = _source_size(area, displays)
+    factor = reduce_factor(source, scaled_size(*source, max_edge))
+    if factor == HALVED:
+        raw = screen.grab_reduced(area, factor)
+        if raw is not None:
+            grabbed = (raw.source_width, raw.source_height)
+            if reduce_factor(grabbed, scaled_size(*grabbed, max_edge)) == raw.reduced_by:
+                return raw
+            # The backend's pixel grid is not what the layout said: grab again, whole.
+    return screen.grab(area)
 
 
 def encode(image: Image.Image, format: ImageFormat, quality: int) -> bytes:
@@ -222,7 +260,7 @@ def capture(
         displays = screen.displays()
     index, area = target_area(displays, display, region)
     captured_at = time.time()
-    raw = screen.grab(area)
+    raw = grab_for(screen, area, max_edge, displays)
     if is_black(raw):
         if region is None or _whole_is_black(screen, displays, display):
             raise BlackFrameError(
@@ -230,14 +268,14 @@ def capture(
             )
         # A grab's pixels may live only until the next grab (X11 reads its shared memory in
         # place), and checking the whole display grabbed again: the region, once more.
-        raw = screen.grab(area)
+        raw = grab_for(screen, area, max_edge, displays)
     image = to_rgb_scaled(raw, max_edge)
     data = encode(image, format, quality)
     geometry = FrameGeometry(
         display=index,
         area=raw.area,
-        capture_width=raw.width,
-        capture_height=raw.height,
+        capture_width=raw.source_width,
+        capture_height=raw.source_height,
         image_width=image.width,
         image_height=image.height,
     )

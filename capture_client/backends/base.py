@@ -46,6 +46,20 @@ class RawCapture:
     pixel_format: PixelFormat
     area: Rect
     """What was grabbed, in pointer space (the requested area snapped to the device's pixel grid)."""
+    reduced_by: int = 1
+    """Each pixel is the average of a `reduced_by` x `reduced_by` block of the display's pixels
+    (`ScreenBackend.grab_reduced`); 1: the display's own pixels."""
+    source_size: tuple[int, int] | None = None
+    """The area's size in the display's pixels when reduced (None: width x height)."""
+
+    @property
+    def source_width(self) -> int:
+        """The area's width in the display's own pixels, however many were read."""
+        return self.source_size[0] if self.source_size is not None else self.width
+
+    @property
+    def source_height(self) -> int:
+        return self.source_size[1] if self.source_size is not None else self.height
 
 
 class ScreenBackend(ABC):
@@ -62,6 +76,15 @@ class ScreenBackend(ABC):
         The pixels may be valid only until the next grab on this backend (X11 hands out a view of
         the shared memory the X server writes every frame into): read them, or copy them, first.
         """
+
+    def grab_reduced(self, area: Rect, factor: int) -> RawCapture | None:
+        """`grab(area)` box-reduced by `factor` (as Pillow's `reduce(factor)` does, to within
+        rounding) where the pixels lie, or None: this backend cannot (then `grab` and reduce).
+
+        The capture's `source_size` is the full-resolution size of the area, `reduced_by` the
+        factor. The pixels may be valid only until the next grab, as with `grab`.
+        """
+        return None
 
     def reset(self) -> None:  # noqa: B027 - optional hook
         """Forget cached layout and capture state (call after a display change)."""

@@ -1,5 +1,5 @@
-"""X11: capture through mss (XShm, read in place: `x11_shm`), display layout through RandR, pointer
-through XTest (python-xlib).
+"""X11: capture through mss (XShm, read in place: `x11_shm`; halved by the X server when asked:
+`x11_render`), display layout through RandR, pointer through XTest (python-xlib).
 
 On X11 pointer space is the root window's pixel space: scale 1, origins never negative.
 """
@@ -19,6 +19,7 @@ from capture_client.backends.base import (
     RawCapture,
     ScreenBackend,
 )
+from capture_client.backends.x11_render import HalfScaler, half_size
 from capture_client.backends.x11_shm import InPlaceGrabber
 from wire.geometry import DisplayInfo, Rect
 
@@ -66,6 +67,7 @@ class X11Screen(ScreenBackend):
         self._lock = threading.Lock()
         self._sct = None
         self._in_place = InPlaceGrabber()
+        self._half = HalfScaler()
         self._mss_backend = "default"
         """Which mss backend to use; "xlib" once the XCB ones refused this display (Xvnc)."""
         self._connect()  # fail now, with a clear message, rather than on the first grab
@@ -111,9 +113,7 @@ class X11Screen(ScreenBackend):
     def grab(self, area: Rect) -> RawCapture:
         from mss.exception import ScreenShotError
 
-        left, top = math.floor(area.x), math.floor(area.y)
-        width = max(1, math.ceil(area.x + area.width) - left)
-        height = max(1, math.ceil(area.y + area.height) - top)
+        left, top, width, height = _pixel_rect(area)
         monitor = {"left": left, "top": top, "width": width, "height": height}
         with self._lock:
             try:
@@ -133,15 +133,51 @@ class X11Screen(ScreenBackend):
             area=Rect(x=left, y=top, width=width, height=height),
         )
 
+    def grab_reduced(self, area: Rect, factor: int) -> RawCapture | None:
+        """Halved by the X server (`x11_render`): factor 2 only (two passes for 4 would round twice),
+        and only over an XCB connection with shared memory and RENDER."""
+        from mss.exception import ScreenShotError
+
+        if factor != 2:
+            return None
+        left, top, width, height = _pixel_rect(area)
+        with self._lock:
+            try:
+                pixels = self._half.grab(self._connect(), self._in_place, left, top, width, height)
+            except ScreenShotError as e:
+                raise DisplayChangedError(f"Capture of {width}x{height} at {left},{top} failed: {e}") from e
+        if pixels is None:
+            return None
+        small_width, small_height = half_size(width, height)
+        return RawCapture(
+            pixels=pixels,
+            width=small_width,
+            height=small_height,
+            stride=small_width * 4,
+            pixel_format="BGRX",
+            area=Rect(x=left, y=top, width=width, height=height),
+            reduced_by=2,
+            source_size=(width, height),
+        )
+
     def reset(self) -> None:
         with self._lock:
             if self._sct is not None:
+                self._half.close(self._sct)  # its pixmap and pictures, while the connection is open
                 self._in_place.close(self._sct)
                 self._sct.close()
                 self._sct = None
 
     def close(self) -> None:
         self.reset()
+
+
+def _pixel_rect(area: Rect) -> tuple[int, int, int, int]:
+    """The root's pixels covering `area`: left, top, width, height (at least 1x1)."""
+    left, top = math.floor(area.x), math.floor(area.y)
+    width = max(1, math.ceil(area.x + area.width) - left)
+    height = max(1, math.ceil(area.y + area.height) - top)
+    return left, top, width, height
 
 
 def _open_mss(display: str, backend: str) -> Any:

@@ -34,6 +34,21 @@ def _shm_impl(sct: Any) -> Any | None:
     return impl
 
 
+def settle(sct: Any) -> Any | None:
+    """`_shm_impl(sct)`, first letting mss find out whether shared memory works (a 1x1 grab of its
+    own) when it has not grabbed yet: the first capture after a reset can then be read in place too."""
+    impl = _shm_impl(sct)
+    if impl is not None:
+        return impl
+    try:
+        from mss.linux.xshmgetimage import ShmStatus
+    except ImportError:
+        return None
+    if getattr(getattr(sct, "_impl", None), "shm_status", None) is ShmStatus.UNKNOWN:
+        sct.grab({"left": 0, "top": 0, "width": 1, "height": 1})
+    return _shm_impl(sct)
+
+
 class InPlaceGrabber:
     """Grabs of one mss instance as views of its shared segment; one view alive at a time."""
 
@@ -48,6 +63,13 @@ class InPlaceGrabber:
         impl = _shm_impl(sct)
         if impl is None:
             return None
+        return self.read(impl, impl.drawable, left, top, width, height, impl.drawable_visual_id)
+
+    def read(
+        self, impl: Any, drawable: Any, left: int, top: int, width: int, height: int, visual: Any
+    ) -> memoryview | None:
+        """The pixels of a rectangle of `drawable` (the root, or a pixmap of the root's depth: its
+        `visual` is 0) on `impl`'s connection, as a view of its segment; None when they do not fit."""
         size = width * height * 4
         if size > impl._bufsize:
             return None  # the screen grew since mss sized its segment: its grab says so
@@ -58,7 +80,7 @@ class InPlaceGrabber:
         self.release()
         reply = xcbgen.shm_get_image(
             impl.conn,
-            impl.drawable,
+            drawable,
             left,
             top,
             width,
@@ -68,7 +90,7 @@ class InPlaceGrabber:
             impl._shmseg,
             0,
         )
-        if reply.depth != impl.drawable_depth or reply.visual != impl.drawable_visual_id:
+        if reply.depth != impl.drawable_depth or reply.visual != visual:
             raise ScreenShotError(
                 f"The X server answered with depth {reply.depth}, not the root's {impl.drawable_depth}."
             )

@@ -22,6 +22,10 @@ class OverlayHidingScreen(ScreenBackend):
         with self.overlay.hidden_for(area):
             return self.inner.grab(area)
 
+    def grab_reduced(self, area: Rect, factor: int) -> RawCapture | None:
+        with self.overlay.hidden_for(area):
+            return self.inner.grab_reduced(area, factor)
+
     def reset(self) -> None:
         self.inner.reset()
 
