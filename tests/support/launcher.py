@@ -47,6 +47,9 @@ class Process(Protocol):
 
     pid: int
     returncode: int | Any
+    stdin: IO[Any] | None
+    stdout: IO[Any] | None
+    stderr: IO[Any] | None
 
     def poll(self) -> int | None: ...
     def wait(self, timeout: float | None = None) -> int: ...
@@ -224,13 +227,14 @@ def popen(
     text: bool = False,
     rlimits: Mapping[int, tuple[int, int]] | None = None,
     via: Launcher | None = None,
+    fresh: bool = False,
 ) -> Launched | subprocess.Popen[Any]:
     """`subprocess.Popen([sys.executable, "-m", MODULE, *ARGV], ...)`, forked from the launcher (this
-    worker's own unless `via` names one)."""
+    worker's own unless `via` names one); `fresh=True`: a plain subprocess (a fresh interpreter)."""
     if len(args) < 3 or args[0] != sys.executable or args[1] != "-m":
         raise ValueError(f"the launcher runs [sys.executable, '-m', module, ...], not {list(args)!r}")
     env = dict(os.environ if env is None else env)
-    if os.environ.get(FRESH_ENV) == "1":
+    if fresh or os.environ.get(FRESH_ENV) == "1":
         return _fresh(args, env, cwd, stdin, stdout, stderr, text, rlimits)
     launcher = via or shared()
     if _python_env(env) != launcher.python_env:
