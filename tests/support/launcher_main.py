@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 # Imported once here, shared copy-on-write by every child: what `serve` and `capture` load before they
-# do anything (mcp alone is ~1.7 CPU-s, openai ~1.3 CPU-s). Import only: nothing here may start a
-# thread, open a connection or configure logging. `servers.cli` itself is left to runpy (run_module
-# warns about a module already in sys.modules).
+# do anything (mcp alone is ~1.7 CPU-s; the suite never imports openai). Import only: nothing here may
+# start a thread, open a connection or configure logging. `servers.cli` itself is left to runpy
+# (run_module warns about a module already in sys.modules).
 PRELOAD = (
     "servers.serve_cli",
     "servers.skills.cli",
@@ -58,6 +58,22 @@ PRELOAD = (
     "capture_client.cli",
     "capture_client.client",
     "capture_client.connection",
+    "capture_client.backends.x11",
+    "capture_client.x11_signals",
+    "capture_client.x11_hotkey",
+    "capture_client.overlay.x11",
+    "anyio._core._signals",
+    "capture_client.hotkey",
+    "capture_client.overlay.hiding",
+    "mss.linux.xlib",
+    "mss.linux.xshmgetimage",
+    "Xlib.display",
+    "Xlib.XK",
+    "Xlib.keysymdef.miscellany",
+    "Xlib.support.unix_connect",
+    "Xlib.xauth",
+    *(f"Xlib.ext.{name}" for name in ("composite", "damage", "randr", "record", "res", "screensaver")),
+    *(f"Xlib.ext.{name}" for name in ("security", "shape", "xfixes", "xinerama", "xinput", "xtest")),
     "uvicorn.main",
     "uvicorn.lifespan.on",
     "uvicorn.loops.auto",
@@ -69,7 +85,6 @@ PRELOAD = (
     "anyio._backends._asyncio",
     "anyio.streams.stapled",
     "anyio.streams.tls",
-    "openai",
 )
 MAX_MESSAGE = 1 << 20
 # As the interpreter made them for the launcher (never None: it is started with fds 0-2 open).
