@@ -154,7 +154,10 @@ class Launched:
         poller.register(self._conn, select.POLLIN)
         if not poller.poll(None if timeout is None else max(0, int(timeout * 1000))):
             return False
-        message, _ = receive(self._conn, 0)
+        try:
+            message, _ = receive(self._conn, 0)
+        except OSError:
+            message = None
         if message is None or "status" not in message:
             raise LauncherError(
                 f"the launcher went away before child {self.pid} exited:\n{self.launcher.log()}"
@@ -184,6 +187,12 @@ class Launched:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+    def __del__(self) -> None:
+        if self.returncode is None:  # never waited for: the launcher reaps it, we drop our ends
+            self._conn.close()
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
 
     def __enter__(self) -> Launched:
         return self

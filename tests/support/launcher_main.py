@@ -89,6 +89,8 @@ PRELOAD = (
 MAX_MESSAGE = 1 << 20
 # As the interpreter made them for the launcher (never None: it is started with fds 0-2 open).
 STDIO: tuple[Any, Any, Any] = (sys.__stdin__, sys.__stdout__, sys.__stderr__)
+INHERITED: dict[int, Any] = {}
+INHERITED_MASK: set[int] = set()
 PR_SET_PDEATHSIG = 1
 
 
@@ -102,7 +104,7 @@ def send(conn: socket.socket, message: dict[str, Any], fds: list[int] | tuple[in
 
 def receive(conn: socket.socket, max_fds: int) -> tuple[dict[str, Any] | None, list[int]]:
     """One message and its fds; None at end of stream. ValueError for a malformed one (its fds closed)."""
-    data, fds, flags, _ = socket.recv_fds(conn, MAX_MESSAGE, max_fds)
+    data, fds, flags, _ = socket.recv_fds(conn, MAX_MESSAGE, max_fds, socket.MSG_CMSG_CLOEXEC)
     try:
         if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
             raise ValueError("message or its file descriptors were truncated")
@@ -172,17 +174,25 @@ def _python_stdio() -> None:
     sys.stderr = sys.__stderr__ = text(2, STDIO[2], True)
 
 
-def _default_signals() -> None:
-    """Dispositions as a fresh interpreter starts with: SIGINT raises KeyboardInterrupt, SIGPIPE and
-    SIGXFSZ ignored, the rest default; nothing blocked."""
+def _inherit_signals() -> None:
+    """Remembers the dispositions and mask this interpreter started with (before `main` changes any): a
+    fresh interpreter started in the launcher's place starts with the same. Ignored signals are
+    inherited through exec (SIGHUP under nohup, SIGINT and SIGQUIT in a shell's background job)."""
     for sig in signal.valid_signals():
+        with contextlib.suppress(OSError, ValueError):
+            INHERITED[sig] = signal.getsignal(sig)
+    INHERITED_MASK.update(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
+def _default_signals() -> None:
+    """Dispositions and mask as the launcher started with them: Python's own (SIGINT raises
+    KeyboardInterrupt unless inherited ignored, SIGPIPE and SIGXFSZ ignored), ignored ones kept."""
+    kept = (signal.SIG_IGN, signal.SIG_DFL, signal.default_int_handler)
+    for sig, handler in INHERITED.items():
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
             with contextlib.suppress(OSError, ValueError):
-                signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+                signal.signal(sig, handler if handler in kept else signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, INHERITED_MASK)
 
 
 def _exit_code(exit: SystemExit) -> int:
@@ -356,6 +366,7 @@ class Launcher:
 def main(argv: list[str]) -> None:
     """argv: WORKER_PID LISTEN_FD [--no-preload] (the launcher's own tests need no imports)."""
     worker_pid, listen_fd = int(argv[0]), int(argv[1])
+    _inherit_signals()
     # Ctrl-C reaches the whole process group: the children handle it as any `python -m` would, the
     # launcher stays to reap them and goes with its worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

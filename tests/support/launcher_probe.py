@@ -46,7 +46,8 @@ def main() -> None:
         raise RuntimeError("the probe failed on purpose")
     elif what == "interrupt":
         raise KeyboardInterrupt
-    elif what == "wait":  # until a signal; SIGINT raises KeyboardInterrupt as in any Python program
+    elif what == "wait":  # until a signal; SIGINT raises KeyboardInterrupt (even if inherited ignored)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         print("waiting", flush=True)
         while True:
             signal.pause()
