@@ -25,6 +25,12 @@ from tests.support.launcher_main import receive, send
 PROBE = [sys.executable, "-m", "tests.support.launcher_probe"]
 
 
+@pytest.fixture(autouse=True)
+def _the_launcher_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the launcher: never the fresh-interpreter fallback."""
+    monkeypatch.delenv(launcher.FRESH_ENV, raising=False)
+
+
 @pytest.fixture
 def own() -> Iterator[launcher.Launcher]:
     """A launcher of the test's own, without the imports (its mechanics do not depend on them)."""
