@@ -179,6 +179,8 @@ def test_a_child_nobody_waits_for_dies_with_its_launcher(own: launcher.Launcher)
         os.close(pidfd)
     with pytest.raises(launcher.LauncherError, match="went away"):
         process.wait(timeout=10)
+    with pytest.raises(launcher.LauncherError, match="the launcher is not running"):
+        launcher.popen([*PROBE, "exit"], stdin=subprocess.DEVNULL, via=own)
 
 
 def test_the_launcher_and_its_children_leave_with_their_worker():

@@ -35,6 +35,7 @@ from tests.support.launcher_main import receive, send
 
 REPO = Path(__file__).resolve().parents[2]
 FRESH_ENV = "TESTS_FRESH_PYTHON"
+REPLY_TIMEOUT = 120
 Stdio = int | IO[Any] | None
 
 
@@ -204,25 +205,28 @@ class Launched:
         self.wait()
 
 
-def _child_end(spec: Stdio, target: int, stdout_fd: int | None, closing: list[int]) -> tuple[int, int | None]:
-    """(the fd to pass for stdin/stdout/stderr, our end of a pipe if one was asked for)."""
+def _child_end(
+    spec: Stdio, target: int, stdout_fd: int | None, closing: list[int], ours: list[int | None]
+) -> int:
+    """The fd to pass as stdin/stdout/stderr (`target`); our end of a pipe, if one was asked for, goes
+    to `ours` (None otherwise)."""
+    mine: int | None = None
     if spec is None:
-        return target, None
-    if spec == subprocess.DEVNULL:
+        fd = target
+    elif spec == subprocess.DEVNULL:
         fd = os.open(os.devnull, os.O_RDWR)
         closing.append(fd)
-        return fd, None
-    if spec == subprocess.PIPE:
+    elif spec == subprocess.PIPE:
         read, write = os.pipe()
-        ours, theirs = (write, read) if target == 0 else (read, write)
-        closing.append(theirs)
-        return theirs, ours
-    if spec == subprocess.STDOUT:
+        mine, fd = (write, read) if target == 0 else (read, write)
+        closing.append(fd)
+    elif spec == subprocess.STDOUT:
         assert stdout_fd is not None and target == 2, "STDOUT is for stderr only"
-        return stdout_fd, None
-    if isinstance(spec, int):
-        return spec, None
-    return spec.fileno(), None
+        fd = stdout_fd
+    else:
+        fd = spec if isinstance(spec, int) else spec.fileno()
+    ours.append(mine)
+    return fd
 
 
 def popen(
@@ -248,11 +252,12 @@ def popen(
     launcher = via or shared()
     if _python_env(env) != launcher.python_env:
         return _fresh(args, env, cwd, stdin, stdout, stderr, text, rlimits)
-    closing: list[int] = []
+    closing: list[int] = []  # the child's ends, ours to close once sent
+    ours: list[int | None] = []
     try:
-        fd0, ours0 = _child_end(stdin, 0, None, closing)
-        fd1, ours1 = _child_end(stdout, 1, None, closing)
-        fd2, ours2 = _child_end(stderr, 2, fd1, closing)
+        fd0 = _child_end(stdin, 0, None, closing, ours)
+        fd1 = _child_end(stdout, 1, None, closing, ours)
+        fd2 = _child_end(stderr, 2, fd1, closing, ours)
         request = {
             "module": args[2],
             "argv": list(args[3:]),
@@ -262,20 +267,31 @@ def popen(
         }
         conn = launcher.connect()
         try:
-            send(conn, request, [fd0, fd1, fd2])
-            reply, fds = receive(conn, 1)
+            # The first request waits for the launcher's imports: seconds, even on a busy box.
+            conn.settimeout(REPLY_TIMEOUT)
+            try:
+                send(conn, request, [fd0, fd1, fd2])
+                reply, fds = receive(conn, 1)
+            except OSError as error:
+                raise LauncherError(f"no reply from the launcher ({error!r}):\n{launcher.log()}") from error
+            if reply is None or "pid" not in reply or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                why = reply.get("error") if reply else None
+                raise LauncherError(why or f"no child for {list(args)!r}:\n{launcher.log()}")
+            conn.settimeout(None)
         except BaseException:
             conn.close()
             raise
+    except BaseException:
+        for fd in ours:
+            if fd is not None:
+                os.close(fd)
+        raise
     finally:
         for fd in closing:
             os.close(fd)
-    if reply is None or "pid" not in reply or len(fds) != 1:
-        conn.close()
-        for fd in [*fds, *(f for f in (ours0, ours1, ours2) if f is not None)]:
-            os.close(fd)
-        why = reply.get("error") if reply else None
-        raise LauncherError(why or f"the launcher gave no child for {list(args)!r}:\n{launcher.log()}")
+    ours0, ours1, ours2 = ours
     process = Launched(args, launcher, conn, reply["pid"], fds[0])
     mode = "" if text else "b"
     if ours0 is not None:
