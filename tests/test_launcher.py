@@ -67,6 +67,7 @@ def test_a_launched_child_starts_like_a_fresh_interpreter():
     fresh, launched = report(subprocess.run, cwd=launcher.REPO), report(launcher.run, cwd=launcher.REPO)
     for key in ("path0", "main", "fds", "nofile", "signals", "blocked", "stdio", "stdin", "ppid_alive"):
         assert launched[key] == fresh[key], key
+    assert launched["ppid"] == launcher.shared().process.pid != fresh["ppid"]  # really forked by the launcher
     assert launched["argv"][1:] == fresh["argv"][1:] == ["report"]
     assert Path(launched["argv"][0]).name == Path(fresh["argv"][0]).name == "launcher_probe.py"
 
@@ -106,6 +107,7 @@ def test_pipes_and_stderr_into_stdout_work_as_with_popen():
     process = launcher.popen(
         [*PROBE, "echo", "to stderr"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+    assert isinstance(process, launcher.Launched)
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(b"to stdout\n")
     process.stdin.close()

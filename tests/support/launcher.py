@@ -35,6 +35,9 @@ from tests.support.launcher_main import receive, send
 
 REPO = Path(__file__).resolve().parents[2]
 FRESH_ENV = "TESTS_FRESH_PYTHON"
+enabled = False
+"""Turned on by tests/conftest.py. Off, as in the benchmarks (which import tests.support), every process
+is a fresh interpreter: their figures are about what users run."""
 REPLY_TIMEOUT = 120
 Stdio = int | IO[Any] | None
 
@@ -243,11 +246,12 @@ def popen(
     fresh: bool = False,
 ) -> Launched | subprocess.Popen[Any]:
     """`subprocess.Popen([sys.executable, "-m", MODULE, *ARGV], ...)`, forked from the launcher (this
-    worker's own unless `via` names one); `fresh=True`: a plain subprocess (a fresh interpreter)."""
+    worker's own unless `via` names one); a plain subprocess (a fresh interpreter) if `fresh`, or if
+    neither the test suite (`enabled`) nor `via` asks for a launcher."""
     if len(args) < 3 or args[0] != sys.executable or args[1] != "-m":
         raise ValueError(f"the launcher runs [sys.executable, '-m', module, ...], not {list(args)!r}")
     env = dict(os.environ if env is None else env)
-    if fresh or os.environ.get(FRESH_ENV) == "1":
+    if fresh or (via is None and not enabled) or os.environ.get(FRESH_ENV) == "1":
         return _fresh(args, env, cwd, stdin, stdout, stderr, text, rlimits)
     launcher = via or shared()
     if _python_env(env) != launcher.python_env:

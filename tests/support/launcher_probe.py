@@ -33,6 +33,7 @@ def report() -> dict[str, object]:
         ],
         "stdin": sys.stdin.read(),
         "ppid_alive": os.getppid() != 1,
+        "ppid": os.getppid(),
     }
 
 
