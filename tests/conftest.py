@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from servers.log_safety import SafeLogFilter
+from tests.support import launcher
 from tests.support.browser import Chromium, start_chromium
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`realtime-mcp` processes the tests start are forked from a per-worker launcher
+    (tests/support/launcher.py) unless a test asks for a fresh interpreter."""
+    launcher.enabled = True
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

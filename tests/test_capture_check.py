@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import sys
 
 import pytest
 
 from capture_client.check import run_checks
+from tests.support import launcher
 from tests.support.pyobjc import MainRunLoop, quartz_tap
 from tests.support.xserver import running_xvfb, start_x_server, xvfb_command
 from tests.test_backends_macos import make_quartz
@@ -53,7 +53,7 @@ def test_no_x_display_is_explained(monkeypatch):
 def test_the_cli_check_needs_no_server_or_token():
     with running_xvfb(640, 480) as x:
         env = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_MCP_")}
-        result = subprocess.run(
+        result = launcher.run(
             [sys.executable, "-m", "servers.cli", "capture", "--check", "--display", x.display],
             env=env,
             capture_output=True,

@@ -21,6 +21,7 @@ from capture_client.x11_signals import RandrSignals, ScreenSizeProbe
 from servers.app import create_app
 from servers.hub.device import CaptureRequest
 from servers.settings import Settings
+from tests.support import launcher
 from tests.support.auth import token as minted_token
 from tests.support.capture_client import running_capture_client
 from tests.support.fake_device import wait_for_device
@@ -45,9 +46,11 @@ def suite(**changes: Any):
     return create_app(Settings(**(base | changes)))
 
 
-def capture_cli(url: str, display: str, token: str = TOKEN, *extra: str) -> subprocess.Popen[str]:
+def capture_cli(url: str, display: str, token: str = TOKEN, *extra: str) -> launcher.Process:
+    """`realtime-mcp capture` forked from the worker's launcher (a fresh interpreter runs it in
+    tests/test_push_to_talk.py)."""
     env = os.environ | {"REALTIME_MCP_DEVICE_TOKEN": token}
-    return subprocess.Popen(
+    return launcher.popen(
         [
             sys.executable,
             "-m",
@@ -67,7 +70,7 @@ def capture_cli(url: str, display: str, token: str = TOKEN, *extra: str) -> subp
     )
 
 
-async def wait_exit(process: subprocess.Popen[str], timeout: float = 20) -> tuple[int, str]:
+async def wait_exit(process: launcher.Process, timeout: float = 20) -> tuple[int, str]:
     with anyio.fail_after(timeout):
         while process.poll() is None:
             await anyio.sleep(0.05)
@@ -178,7 +181,7 @@ async def test_the_client_retries_a_5xx_and_a_dropped_link_but_stops_on_401():
 
 def test_the_cli_asks_for_server_and_token():
     env = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_MCP_")}
-    result = subprocess.run(
+    result = launcher.run(
         [sys.executable, "-m", "servers.cli", "capture"], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2

@@ -152,6 +152,8 @@ def test_render_is_a_table_and_any_failure_fails() -> None:
 
 
 def test_doctor_command_prints_the_table_and_exits_non_zero_on_a_failure(tmp_path: Path) -> None:
+    """`realtime-mcp doctor` end to end on a fresh interpreter (plain subprocess, not the tests'
+    launcher), as a user runs it."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "OPENAI_API_KEY")}
     env |= {"REALTIME_MCP_SKILLS_DIRS": str(tmp_path / "missing"), "REALTIME_MCP_STATE_DIR": str(tmp_path)}
     started = time.monotonic()

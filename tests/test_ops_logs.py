@@ -94,10 +94,13 @@ def test_display_found_reads_the_setting_then_the_environment() -> None:
 
 
 def test_serve_prints_the_block_once_listening_and_no_library_chatter(tmp_path: Path) -> None:
+    """On a fresh interpreter (not the tests' launcher, which imported the libraries already): chatter
+    printed while they import is part of what a user sees. Also the `serve` command's end-to-end run
+    on a fresh interpreter."""
     from tests.support.cli_server import running_serve
 
     env = {"DISPLAY": "", "REALTIME_MCP_AUTH": "true", "REALTIME_MCP_TOKEN_SECRET": "s" * 40}
-    with running_serve("--no-local-device", "--no-reload", env=env) as served:
+    with running_serve("--no-local-device", "--no-reload", env=env, fresh=True) as served:
         log = served.log()
     assert f"MCP screen:   {served.url}/screen/mcp" in log
     assert "realtime-mcp token mint --device local --scopes" in log
@@ -107,9 +110,10 @@ def test_serve_prints_the_block_once_listening_and_no_library_chatter(tmp_path: 
 
 
 def test_serve_log_format_json_writes_one_object_a_line(tmp_path: Path) -> None:
+    """On a fresh interpreter: a line a library prints while it imports would break the JSON lines."""
     from tests.support.cli_server import running_serve
 
-    with running_serve("--no-local-device", "--no-reload", "--log-format", "json") as served:
+    with running_serve("--no-local-device", "--no-reload", "--log-format", "json", fresh=True) as served:
         log = served.log()
     lines = [json.loads(line) for line in log.splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= entry.keys() for entry in lines)

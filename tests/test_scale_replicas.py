@@ -4,7 +4,6 @@ faults: replica 1 killed, Redis restarted mid-traffic, Redis absent at start."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.support import launcher
 from tests.support.auth import write_skill
 from tests.support.balancer import running_balancer
 from tests.support.capture_client import running_capture_client
@@ -145,7 +145,7 @@ def test_a_replica_without_its_redis_refuses_to_start_with_a_clear_error(tmp_pat
     with running_redis() as redis:
         url = redis.url
     env = replica_env(RedisServer(int(url.rsplit(":", 1)[1].split("/")[0]), tmp_path), write_skill(tmp_path))
-    done = subprocess.run(
+    done = launcher.run(
         [sys.executable, "-m", "servers.cli", "serve", "--port", "0"],
         env={**__import__("os").environ, **env},
         capture_output=True,

@@ -14,6 +14,7 @@ from mcp_types import ResourceListChangedNotification, ToolListChangedNotificati
 from servers.app import create_app
 from servers.settings import Settings
 from servers.skills.server import create_server
+from tests.support import launcher
 from tests.support.http import free_port, serve
 from tests.support.process import interrupt
 from tests.support.skillfiles import write_raw, write_skill
@@ -184,7 +185,7 @@ async def test_realtime_mcp_serve_skills_runs_standalone_and_reloads(tmp_path):
     write_skill(tmp_path, "first")
     port = free_port()
     env = dict(os.environ, REALTIME_MCP_STATE_DIR=str(tmp_path / "state"))
-    process = subprocess.Popen(
+    process = launcher.popen(
         [
             *(sys.executable, "-m", "servers.cli", "serve", "skills", "--port", str(port), "--no-auth"),
             *("--skills", str(tmp_path), "--no-local-device", "--log-level", "WARNING"),

@@ -167,6 +167,8 @@ def test_validate_command_exit_codes_and_messages(tmp_path, capsys):
 
 
 def test_validate_runs_as_the_console_script(tmp_path):
+    """`realtime-mcp skills validate` end to end on a fresh interpreter (plain subprocess, not the
+    tests' launcher), as a user runs it."""
     write_raw(tmp_path, "x", "no frontmatter at all\n")
     result = subprocess.run(
         [sys.executable, "-m", "servers.cli", "skills", "validate", str(tmp_path / "x")],

@@ -1,4 +1,4 @@
-"""Stopping a server the test or benchmark started as a child process."""
+"""Stopping servers the test or benchmark started as child processes."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import subprocess
 from typing import Any
 
 
-def interrupt(process: subprocess.Popen[Any]) -> None:
-    """Ctrl-C, as a user stops the server; killed if it has not exited 15 s later."""
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
+def interrupt(*processes: Any) -> None:
+    """Ctrl-C to each, as a user stops the server (all at once, so they stop side by side); any not
+    exited 15 s later is killed. Each is a `subprocess.Popen` or a `tests.support.launcher.Launched`."""
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)

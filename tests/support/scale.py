@@ -16,7 +16,7 @@ import anyio
 from PIL import Image, ImageChops, ImageStat
 
 from tests.support.auth import SECRET, mcp_client, token, write_skill
-from tests.support.cli_server import ServedCli, running_serve
+from tests.support.cli_server import ServedCli, running_serves
 from tests.support.redis_server import RedisServer
 from tests.support.xserver import XServer, pointer_position
 
@@ -43,9 +43,9 @@ def replica_env(redis: RedisServer, skills: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def three_replicas(redis: RedisServer, skills: Path) -> Iterator[list[ServedCli]]:
-    with contextlib.ExitStack() as stack:
-        env = replica_env(redis, write_skill(skills))
-        yield [stack.enter_context(running_serve(env=env)) for _ in range(3)]
+    """Three `serve` replicas, started side by side."""
+    with running_serves(3, env=replica_env(redis, write_skill(skills))) as replicas:
+        yield replicas
 
 
 async def call(url: str, server: str, tool: str, arguments: dict[str, Any], bearer: str = MAC1) -> Any:

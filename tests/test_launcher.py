@@ -1,0 +1,246 @@
+"""The launcher that forks `python -m ...` for the tests (tests/support/launcher.py): what a launched
+child sees and reports must match a fresh interpreter started with subprocess, or the tests that use it
+would test something else than what users run."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import launcher
+from tests.support.launcher_main import receive, send
+
+PROBE = [sys.executable, "-m", "tests.support.launcher_probe"]
+
+
+@pytest.fixture(autouse=True)
+def _the_launcher_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the launcher: never the fresh-interpreter fallback."""
+    monkeypatch.delenv(launcher.FRESH_ENV, raising=False)
+
+
+@pytest.fixture
+def own() -> Iterator[launcher.Launcher]:
+    """A launcher of the test's own, without the imports (its mechanics do not depend on them)."""
+    started = launcher.Launcher(preload=False)
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def gone(pid: int, timeout: float = 10) -> bool:
+    """Whether process `pid` has exited (or is gone) within `timeout` seconds."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(int(timeout * 1000)))
+    finally:
+        os.close(pidfd)
+
+
+def report(run: Any, **kwargs: Any) -> dict[str, Any]:
+    done = run(
+        [*PROBE, "report"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, **kwargs
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_launched_child_starts_like_a_fresh_interpreter():
+    fresh, launched = report(subprocess.run, cwd=launcher.REPO), report(launcher.run, cwd=launcher.REPO)
+    for key in ("path0", "main", "fds", "nofile", "signals", "blocked", "stdio", "stdin", "ppid_alive"):
+        assert launched[key] == fresh[key], key
+    assert launched["ppid"] == launcher.shared().process.pid != fresh["ppid"]  # really forked by the launcher
+    assert launched["argv"][1:] == fresh["argv"][1:] == ["report"]
+    assert Path(launched["argv"][0]).name == Path(fresh["argv"][0]).name == "launcher_probe.py"
+
+
+def test_argv_env_cwd_stdin_and_rlimits_arrive(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "HOME"} | {"PROBE_SETTING": "a:b c"}
+    (tmp_path / "in.txt").write_text("from the file\n")
+    with (tmp_path / "in.txt").open("rb") as stdin:
+        done = launcher.run(
+            [*PROBE, "report"],
+            env=env,
+            cwd=tmp_path,
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    seen = json.loads(done.stdout)
+    assert seen["env"] == env
+    assert seen["cwd"] == seen["path0"] == str(tmp_path)
+    assert seen["stdin"] == "from the file\n"
+    process = launcher.popen(
+        [*PROBE, "report", "two words"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+        rlimits={resource.RLIMIT_NOFILE: (64, 64)},
+    )
+    assert process.stdout is not None
+    seen = json.loads(process.stdout.read())
+    assert process.wait(timeout=30) == 0
+    assert seen["nofile"] == [64, 64]
+    assert seen["argv"][1:] == ["report", "two words"]
+
+
+def test_pipes_and_stderr_into_stdout_work_as_with_popen():
+    process = launcher.popen(
+        [*PROBE, "echo", "to stderr"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert isinstance(process, launcher.Launched)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"to stdout\n")
+    process.stdin.close()
+    assert process.stdout.read() == b"to stdout\nto stderr\n"
+    assert process.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize(
+    ("what", "code", "last_line"),
+    [
+        (["exit", "3"], 3, ""),
+        (["exit"], 0, ""),
+        (["exit", "300"], 300 & 0xFF, ""),
+        (["exit", "a message"], 1, "a message"),
+        (["raise"], 1, "RuntimeError: the probe failed on purpose"),
+        (["interrupt"], -signal.SIGINT, "KeyboardInterrupt"),
+    ],
+)
+def test_exit_codes_and_errors_map_like_a_fresh_interpreter(what: list[str], code: int, last_line: str):
+    for run in (subprocess.run, launcher.run):
+        done = run([*PROBE, *what], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert done.returncode == code, run
+        assert (done.stderr.splitlines() or [""])[-1] == last_line, done.stderr
+
+
+def test_a_missing_module_fails_as_python_m_does():
+    args = [sys.executable, "-m", "tests.support.no_such_module"]
+    fresh = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    launched = launcher.run(args, capture_output=True, text=True, timeout=60)
+    assert (launched.returncode, launched.stderr) == (fresh.returncode, fresh.stderr) == (1, fresh.stderr)
+    assert "No module named tests.support.no_such_module" in launched.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT])
+def test_a_signalled_child_reports_it_like_popen(sig: signal.Signals):
+    codes = []
+    for start in (subprocess.Popen, launcher.popen):
+        process = start([*PROBE, "wait"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        assert process.stdout is not None
+        assert process.stdout.readline() == "waiting\n"
+        assert process.poll() is None and process.returncode is None
+        process.send_signal(sig)
+        codes.append(process.wait(timeout=30))
+        process.stdout.close()
+    assert codes == [-sig, -sig]  # SIGINT: KeyboardInterrupt, uncaught, ends the process by SIGINT
+
+
+def test_wait_times_out_then_kill_and_terminate_end_the_child():
+    process = launcher.popen([*PROBE, "wait"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline() == b"waiting\n"
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(timeout=0.2)
+    process.terminate()
+    assert process.wait(timeout=30) == -signal.SIGTERM
+    process.kill()  # after the exit: nothing to signal, no error (as Popen)
+    with pytest.raises(subprocess.TimeoutExpired):
+        launcher.run([*PROBE, "wait"], stdin=subprocess.DEVNULL, capture_output=True, timeout=0.5)
+
+
+def test_a_child_nobody_waits_for_dies_with_its_launcher(own: launcher.Launcher):
+    process = launcher.popen([*PROBE, "wait"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, via=own)
+    assert process.stdout is not None and process.stdout.readline() == b"waiting\n"
+    pidfd = os.pidfd_open(process.pid)
+    try:
+        own.process.kill()
+        own.process.wait(timeout=10)
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        assert poller.poll(10_000), "the child outlived its launcher"
+    finally:
+        os.close(pidfd)
+    with pytest.raises(launcher.LauncherError, match="went away"):
+        process.wait(timeout=10)
+    with pytest.raises(launcher.LauncherError, match="the launcher is not running"):
+        launcher.popen([*PROBE, "exit"], stdin=subprocess.DEVNULL, via=own)
+
+
+def test_the_launcher_and_its_children_leave_with_their_worker():
+    """A worker that dies without cleaning up (os._exit) takes its launcher and the launcher's children."""
+    code = (
+        "import os, subprocess, sys\n"
+        "from tests.support import launcher\n"
+        "own = launcher.Launcher(preload=False)\n"
+        "p = launcher.popen([sys.executable, '-m', 'tests.support.launcher_probe', 'wait'],"
+        " stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, via=own)\n"
+        "print(own.process.pid, p.pid, own.folder, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=launcher.REPO
+    )
+    assert done.returncode == 0, done.stderr
+    launcher_pid, child_pid, folder = done.stdout.split()
+    shutil.rmtree(folder, ignore_errors=True)
+    assert gone(int(launcher_pid)), "the launcher outlived its worker"
+    assert gone(int(child_pid)), "the child outlived the launcher's worker"
+
+
+def test_a_bad_request_gets_a_clear_error_and_the_launcher_keeps_serving(
+    own: launcher.Launcher, tmp_path: Path
+):
+    def ask(data: bytes, fds: list[int]) -> str:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
+            conn.connect(own.path)
+            if fds:
+                socket.send_fds(conn, [data], fds)
+            else:
+                conn.send(data)
+            reply, _ = receive(conn, 1)
+        assert reply is not None
+        return reply["error"]
+
+    good = {"module": "tests.support.launcher_probe", "argv": ["exit", "7"], "env": {}, "cwd": str(tmp_path)}
+    with open(os.devnull, "rb+") as null:
+        stdio = [null.fileno()] * 3
+        assert "bad request" in ask(b"not json", stdio)
+        assert "3 file descriptors" in ask(json.dumps(good).encode(), [])
+        assert "'argv' must be a list of strings" in ask(
+            json.dumps(good | {"argv": "exit 7"}).encode(), stdio
+        )
+        assert "'cwd' must be an existing folder" in ask(
+            json.dumps(good | {"cwd": "/nonexistent"}).encode(), stdio
+        )
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
+            conn.connect(own.path)  # and closed without a word
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
+            conn.connect(own.path)
+            send(conn, good, stdio)
+            reply, fds = receive(conn, 1)
+            assert reply is not None and reply["pid"] > 0 and len(fds) == 1
+            os.close(fds[0])
+            status, _ = receive(conn, 0)
+            assert status is not None and os.waitstatus_to_exitcode(status["status"]) == 7
+    with pytest.raises(launcher.LauncherError, match="'cwd' must be an existing folder"):
+        launcher.popen([*PROBE, "exit"], cwd=tmp_path / "missing", via=own)
+    assert launcher.run([*PROBE, "exit", "5"], via=own, timeout=30).returncode == 5
