@@ -11,6 +11,7 @@ import pytest
 from servers.log_safety import SafeLogFilter
 from tests.support import launcher
 from tests.support.browser import Chromium, start_chromium
+from tests.support.tool_schemas import memoised_tool_schemas
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -90,4 +91,12 @@ def _shared_tls_context() -> Iterator[None]:
             create = getattr(module, "create_ssl_context", None)
             if create is not None:
                 patch.setattr(module, "create_ssl_context", _one_context_per_process(create))
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_tool_schemas() -> Iterator[None]:
+    """Each tool's argument model and JSON schema built once per process, not once per app the tests
+    create (about 10 CPU-s per run; tests/support/tool_schemas.py, checked by test_tool_schema_memo)."""
+    with memoised_tool_schemas():
         yield
