@@ -20,11 +20,23 @@ from tests.support import launcher
 from tests.support.browser import Chromium, start_chromium
 from tests.support.tool_schemas import memoised_tool_schemas
 
+_SHARED_LAUNCHER = pytest.StashKey[launcher.Launcher]()
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    """`realtime-mcp` processes the tests start are forked from a per-worker launcher
-    (tests/support/launcher.py) unless a test asks for a fresh interpreter."""
+    """`realtime-mcp` processes the tests start are forked from a launcher (tests/support/launcher.py)
+    unless a test asks for a fresh interpreter. With pytest-xdist the controller starts one before its
+    workers exist, and they all use it."""
     launcher.enabled = True
+    workers = config.getoption("numprocesses", default=None)
+    if workers and not hasattr(config, "workerinput"):
+        config.stash[_SHARED_LAUNCHER] = launcher.start_for_workers()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shared = config.stash.get(_SHARED_LAUNCHER, None)
+    if shared is not None:
+        shared.close()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -67,7 +67,7 @@ def test_a_launched_child_starts_like_a_fresh_interpreter():
     fresh, launched = report(subprocess.run, cwd=launcher.REPO), report(launcher.run, cwd=launcher.REPO)
     for key in ("path0", "main", "fds", "nofile", "signals", "blocked", "stdio", "stdin", "ppid_alive"):
         assert launched[key] == fresh[key], key
-    assert launched["ppid"] == launcher.shared().process.pid != fresh["ppid"]  # really forked by the launcher
+    assert launched["ppid"] == launcher.shared().pid != fresh["ppid"]  # really forked by the launcher
     assert launched["argv"][1:] == fresh["argv"][1:] == ["report"]
     assert Path(launched["argv"][0]).name == Path(fresh["argv"][0]).name == "launcher_probe.py"
 
@@ -171,6 +171,7 @@ def test_a_child_nobody_waits_for_dies_with_its_launcher(own: launcher.Launcher)
     process = launcher.popen([*PROBE, "wait"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, via=own)
     assert process.stdout is not None and process.stdout.readline() == b"waiting\n"
     pidfd = os.pidfd_open(process.pid)
+    assert own.process is not None
     try:
         own.process.kill()
         own.process.wait(timeout=10)
@@ -244,3 +245,21 @@ def test_a_bad_request_gets_a_clear_error_and_the_launcher_keeps_serving(
     with pytest.raises(launcher.LauncherError, match="'cwd' must be an existing folder"):
         launcher.popen([*PROBE, "exit"], cwd=tmp_path / "missing", via=own)
     assert launcher.run([*PROBE, "exit", "5"], via=own, timeout=30).returncode == 5
+
+
+def test_workers_share_the_launcher_their_controller_started(own: launcher.Launcher, monkeypatch):
+    # What a pytest-xdist worker sees: TESTS_LAUNCHER_DIR from its controller (`start_for_workers`).
+    monkeypatch.setenv(launcher.SHARED_ENV, str(own.folder))
+    monkeypatch.setattr(launcher, "_shared", None)
+    attached = launcher.shared()
+    assert attached.process is None and attached.pid == own.pid
+    assert attached.python_env == own.python_env
+    assert launcher.run([*PROBE, "exit", "7"], timeout=30).returncode == 7
+    attached.close()  # not its to stop
+    assert own.process is not None and own.process.poll() is None
+    assert launcher.run([*PROBE, "exit", "3"], via=own, timeout=30).returncode == 3
+
+
+def test_attaching_where_no_launcher_runs_says_so(tmp_path: Path):
+    with pytest.raises(launcher.LauncherError, match="no launcher in"):
+        launcher.Launcher.attach(tmp_path)

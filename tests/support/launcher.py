@@ -1,8 +1,9 @@
 """`python -m servers.cli ...` for the tests, forked from a launcher that imported it all once.
 
 A fresh `realtime-mcp serve` spends ~2.5 CPU-s importing mcp, openai, uvicorn and the suite before it does
-anything, and the tests start dozens: most of the suite's CPU on a 2-core box. Each pytest worker starts one
-launcher (`tests.support.launcher_main`) on first use; `popen` and `run` below ask it to fork a child that
+anything, and the tests start dozens: most of the suite's CPU on a 2-core box. One launcher
+(`tests.support.launcher_main`) serves a test run: the pytest-xdist controller starts it for all its workers,
+a run without workers starts its own on first use. `popen` and `run` below ask it to fork a child that
 runs the module as `python -m` would (argv, the whole environment, cwd, rlimits and stdin/stdout/stderr
 passed as file descriptors), and hand back a handle that behaves like `subprocess.Popen`.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import json
 import os
 import select
 import shutil
@@ -35,6 +37,8 @@ from tests.support.launcher_main import receive, send
 
 REPO = Path(__file__).resolve().parents[2]
 FRESH_ENV = "TESTS_FRESH_PYTHON"
+SHARED_ENV = "TESTS_LAUNCHER_DIR"
+ABOUT_FILE = "launcher.json"
 enabled = False
 """Turned on by tests/conftest.py. Off, as in the benchmarks (which import tests.support), every process
 is a fresh interpreter: their figures are about what users run."""
@@ -64,7 +68,12 @@ class Process(Protocol):
 
 class Launcher:
     """A launcher process and the socket it listens on (in a private temporary folder). `preload=False`
-    skips the imports (for the launcher's own tests)."""
+    skips the imports (for the launcher's own tests). `Launcher.attach(folder)` is a handle on one another
+    process started (the xdist controller's, shared by its workers)."""
+
+    process: subprocess.Popen[bytes] | None
+    """None in an attached handle."""
+    pid: int
 
     def __init__(self, preload: bool = True) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="launcher-"))
@@ -95,7 +104,30 @@ class Launcher:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        self.pid = self.process.pid
+        # What an attached handle needs: the pid, and the interpreter options (fixed when the launcher
+        # started) that a request's PYTHON* variables must match.
+        (self.folder / ABOUT_FILE).write_text(json.dumps({"pid": self.pid, "python_env": self.python_env}))
         atexit.register(self.close)
+
+    @classmethod
+    def attach(cls, folder: str | os.PathLike[str]) -> Launcher:
+        """The launcher another process started in `folder`; this handle never stops it."""
+        self = cls.__new__(cls)
+        self.folder = Path(folder)
+        self.path = str(self.folder / "socket")
+        self.log_path = self.folder / "launcher.log"
+        try:
+            about = json.loads((self.folder / ABOUT_FILE).read_text())
+            self.pid, self.python_env = int(about["pid"]), dict(about["python_env"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise LauncherError(f"no launcher in {self.folder} ({error})") from error
+        self.process = None
+        return self
+
+    def running(self) -> bool:
+        """False once a launcher this process started has exited (an attached one: a connect says)."""
+        return self.process is None or self.process.poll() is None
 
     def connect(self) -> socket.socket:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -110,6 +142,8 @@ class Launcher:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def close(self) -> None:
+        if self.process is None:
+            return  # attached: its owner stops it
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
@@ -121,12 +155,23 @@ _lock = threading.Lock()
 
 
 def shared() -> Launcher:
-    """This process's launcher, started on first use (one per pytest worker)."""
+    """The launcher this process uses: the one named by TESTS_LAUNCHER_DIR (the xdist controller starts
+    one for all its workers, `start_for_workers`), else its own, started on first use."""
     global _shared
     with _lock:
-        if _shared is None or _shared.process.poll() is not None:
-            _shared = Launcher()
+        if _shared is None or not _shared.running():
+            folder = os.environ.get(SHARED_ENV)
+            _shared = Launcher.attach(folder) if folder else Launcher()
         return _shared
+
+
+def start_for_workers() -> Launcher:
+    """One launcher for every worker of this pytest-xdist run, started by the controller before the
+    workers exist (they inherit TESTS_LAUNCHER_DIR): its imports are paid once, not once per worker
+    (~2 CPU-s each). It goes with the controller; the owner calls `close()`."""
+    launcher = Launcher()
+    os.environ[SHARED_ENV] = str(launcher.folder)
+    return launcher
 
 
 def _python_env(env: Mapping[str, str]) -> dict[str, str]:
