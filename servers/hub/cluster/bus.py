@@ -96,9 +96,12 @@ class Bus:
             with redis_errors(what):
                 received = await self.redis.publish(self.keys.inbox(replica), message)
             if not received:
+                # Nobody reads its inbox: the replica died, or it is subscribing again after a Redis
+                # restart (its device can be announced a moment before). Either way, a retry soon works.
                 raise ReplicaGoneError(
-                    f"The replica holding this device ({replica}) is gone, so {what} failed; nothing was "
-                    "done. Its capture client reconnects to a live replica within seconds: try again then."
+                    f"The replica holding this device ({replica}) is not listening (gone, or reconnecting to "
+                    f"Redis), so {what} failed; nothing was done. Try again in a few seconds: if it is gone, "
+                    "the capture client reconnects to a live replica."
                 )
             try:
                 with anyio.fail_after(limit):
