@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import io
-import math
 import sys
 import threading
 import time
@@ -28,7 +27,7 @@ from typing import Literal, cast
 from PIL import Image
 
 from capture_client.backends.base import BackendError, RawCapture, ScreenBackend
-from wire.geometry import DisplayInfo, FrameGeometry, Rect, bounding_box, contains, scaled_size
+from wire.geometry import DisplayInfo, FrameGeometry, Rect, bounding_box, contains, pixel_rect, scaled_size
 
 ImageFormat = Literal["jpeg", "png", "webp"]
 DisplaySelector = int | Literal["all"] | None
@@ -198,11 +197,8 @@ def to_rgb_scaled(raw: RawCapture, max_edge: int) -> Image.Image:
 def _source_size(area: Rect, displays: list[DisplayInfo]) -> tuple[int, int]:
     """How many display pixels `area` covers, snapped outwards to whole pixels (as backends grab)."""
     scale = max((d.pixel_width / d.width for d in displays if d.width > 0), default=1.0)
-    left, top = math.floor(area.x * scale), math.floor(area.y * scale)
-    return (
-        max(1, math.ceil((area.x + area.width) * scale) - left),
-        max(1, math.ceil((area.y + area.height) * scale) - top),
-    )
+    _, _, width, height = pixel_rect(area, scale)
+    return width, height
 
 
 def grab_for(screen: ScreenBackend, area: Rect, max_edge: int, displays: list[DisplayInfo]) -> RawCapture:

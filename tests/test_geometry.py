@@ -15,6 +15,7 @@ from wire.geometry import (
     image_area_to_pointer,
     image_to_pointer,
     pixel_at,
+    pixel_rect,
     pointer_to_image,
     scaled_size,
 )
@@ -188,3 +189,11 @@ def test_display_at_finds_the_display_under_a_point_edges_by_the_pixel_rule():
     # With slack (pointer-space rounding), a point just past the edge still lands on the display.
     assert display_at(displays, 100.5, 10, slack=1.0) is main
     assert display_at(displays, 101.5, 10, slack=1.0) is None
+
+
+def test_pixel_rect_snaps_an_area_outwards_to_whole_device_pixels():
+    assert pixel_rect(Rect(x=10, y=20, width=30, height=40)) == (10, 20, 30, 40)
+    assert pixel_rect(Rect(x=10.5, y=20.25, width=30, height=0.5)) == (10, 20, 31, 1)
+    assert pixel_rect(Rect(x=-3.5, y=0, width=1, height=1)) == (-4, 0, 2, 1)
+    assert pixel_rect(Rect(x=10.5, y=20.25, width=30, height=40), 2.0) == (21, 40, 60, 81)
+    assert pixel_rect(Rect(x=5.25, y=5.25, width=0.5, height=0.5)) == (5, 5, 1, 1)  # inside one pixel

@@ -144,6 +144,15 @@ def image_area_to_pointer(geometry: FrameGeometry, x: float, y: float, width: fl
     )
 
 
+def pixel_rect(area: Rect, scale: float = 1.0) -> tuple[int, int, int, int]:
+    """The device pixels covering `area` (pointer space, `scale` pixels per point), snapped outwards
+    to whole pixels as backends grab: left, top, width, height, at least 1x1."""
+    left, top = math.floor(area.x * scale), math.floor(area.y * scale)
+    width = max(1, math.ceil((area.x + area.width) * scale) - left)
+    height = max(1, math.ceil((area.y + area.height) * scale) - top)
+    return left, top, width, height
+
+
 def scaled_size(width: int, height: int, max_edge: int) -> tuple[int, int]:
     """The image size for a capture of width x height pixels with its long edge at most `max_edge`.
 
