@@ -10,6 +10,7 @@ import contextlib
 import math
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from capture_client.backends.base import (
@@ -21,7 +22,7 @@ from capture_client.backends.base import (
 )
 from capture_client.backends.x11_render import HalfScaler, half_size
 from capture_client.backends.x11_shm import InPlaceGrabber
-from wire.geometry import DisplayInfo, Rect
+from wire.geometry import DisplayInfo, Rect, pixel_rect
 
 
 def display_name(requested: str | None = None) -> str:
@@ -110,20 +111,25 @@ class X11Screen(ScreenBackend):
             for i, m in enumerate(outputs)
         ]
 
-    def grab(self, area: Rect) -> RawCapture:
+    @contextlib.contextmanager
+    def _grabbing(self, left: int, top: int, width: int, height: int) -> Iterator[Any]:
+        """The mss instance, held for one grab; mss's errors become `DisplayChangedError`."""
         from mss.exception import ScreenShotError
 
-        left, top, width, height = _pixel_rect(area)
-        monitor = {"left": left, "top": top, "width": width, "height": height}
         with self._lock:
             try:
-                sct = self._connect()
-                pixels = self._in_place.grab(sct, left, top, width, height)
-                if pixels is None:
-                    shot = sct.grab(monitor)
-                    pixels, width, height = shot.raw, shot.width, shot.height
+                yield self._connect()
             except ScreenShotError as e:
                 raise DisplayChangedError(f"Capture of {width}x{height} at {left},{top} failed: {e}") from e
+
+    def grab(self, area: Rect) -> RawCapture:
+        left, top, width, height = pixel_rect(area)
+        monitor = {"left": left, "top": top, "width": width, "height": height}
+        with self._grabbing(left, top, width, height) as sct:
+            pixels = self._in_place.grab(sct, left, top, width, height)
+            if pixels is None:
+                shot = sct.grab(monitor)
+                pixels, width, height = shot.raw, shot.width, shot.height
         return RawCapture(
             pixels=pixels,
             width=width,
@@ -136,16 +142,11 @@ class X11Screen(ScreenBackend):
     def grab_reduced(self, area: Rect, factor: int) -> RawCapture | None:
         """Halved by the X server (`x11_render`): factor 2 only (two passes for 4 would round twice),
         and only over an XCB connection with shared memory and RENDER."""
-        from mss.exception import ScreenShotError
-
         if factor != 2:
             return None
-        left, top, width, height = _pixel_rect(area)
-        with self._lock:
-            try:
-                pixels = self._half.grab(self._connect(), self._in_place, left, top, width, height)
-            except ScreenShotError as e:
-                raise DisplayChangedError(f"Capture of {width}x{height} at {left},{top} failed: {e}") from e
+        left, top, width, height = pixel_rect(area)
+        with self._grabbing(left, top, width, height) as sct:
+            pixels = self._half.grab(sct, self._in_place, left, top, width, height)
         if pixels is None:
             return None
         small_width, small_height = half_size(width, height)
@@ -170,14 +171,6 @@ class X11Screen(ScreenBackend):
 
     def close(self) -> None:
         self.reset()
-
-
-def _pixel_rect(area: Rect) -> tuple[int, int, int, int]:
-    """The root's pixels covering `area`: left, top, width, height (at least 1x1)."""
-    left, top = math.floor(area.x), math.floor(area.y)
-    width = max(1, math.ceil(area.x + area.width) - left)
-    height = max(1, math.ceil(area.y + area.height) - top)
-    return left, top, width, height
 
 
 def _open_mss(display: str, backend: str) -> Any:
