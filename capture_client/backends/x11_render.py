@@ -176,11 +176,13 @@ class _State:
 def _check_all(conn: Any, cookies: list[Any]) -> None:
     """Wait for the requests' answers (one round trip), raise the first error; every cookie is
     checked so xcb keeps none of them."""
-    first: Exception | None = None
+    from mss.exception import ScreenShotError
+
+    first: ScreenShotError | None = None
     for cookie in cookies:
         try:
             cookie.check(conn)
-        except Exception as e:  # mss's XProtoError; checked in order, the first one is raised
+        except ScreenShotError as e:  # mss's XProtoError; checked in order, the first one is raised
             first = first or e
     if first is not None:
         raise first
