@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tests.support.process import terminate
+
 if TYPE_CHECKING:
     from playwright.async_api import ViewportSize
 
@@ -43,13 +45,7 @@ class Chromium:
     profile: Path
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        terminate(self.process, timeout, kill_timeout=timeout)
         shutil.rmtree(self.profile, ignore_errors=True)
 
 

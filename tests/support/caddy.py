@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tests.support.http import free_port
+from tests.support.process import terminate
 
 CADDYFILE = Path(__file__).resolve().parents[2] / "docker" / "Caddyfile.scale"
 
@@ -85,9 +86,4 @@ def running_caddy(upstreams: Sequence[int], timeout: float = 15.0) -> Iterator[s
                 time.sleep(0.02)
             yield f"http://127.0.0.1:{port}"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            terminate(process, timeout=10, kill_timeout=5)

@@ -1,4 +1,4 @@
-"""Stopping servers the test or benchmark started as child processes."""
+"""Stopping servers and helpers the test or benchmark started as child processes."""
 
 from __future__ import annotations
 
@@ -18,3 +18,16 @@ def interrupt(*processes: Any) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+def terminate(process: subprocess.Popen[Any], timeout: float = 10.0, kill_timeout: float = 5.0) -> None:
+    """SIGTERM, as a service manager stops a helper (X server, Chromium, Redis, Caddy); killed if it
+    has not exited `timeout` seconds later. Nothing to do if it already exited."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(kill_timeout)

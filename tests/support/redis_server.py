@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.http import free_port
+from tests.support.process import terminate
 
 
 @dataclass
@@ -44,13 +45,8 @@ class RedisServer:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        if self.process is not None:
+            terminate(self.process, timeout=5, kill_timeout=5)
         self.process = None
 
     def answers(self) -> bool:

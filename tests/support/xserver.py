@@ -21,6 +21,8 @@ from typing import IO
 
 from PIL import Image, ImageDraw, ImageFont
 
+from tests.support.process import terminate
+
 
 class XServerError(RuntimeError):
     pass
@@ -35,13 +37,7 @@ class XServer:
     """The picture on the root window, if `show_picture` was used."""
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        terminate(self.process, timeout, kill_timeout=timeout)
 
 
 def start_x_server(command: Sequence[str], *, timeout: float = 15.0) -> XServer:
