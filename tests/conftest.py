@@ -9,8 +9,12 @@ gc.set_threshold(100_000, *_THRESHOLDS[1:])
 import functools
 import importlib
 import logging
+import os
+import shlex
 import ssl
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,16 +25,22 @@ from tests.support.browser import Chromium, start_chromium
 from tests.support.tool_schemas import memoised_tool_schemas
 
 _SHARED_LAUNCHER = pytest.StashKey[launcher.Launcher]()
+LAUNCHER_PYTHON = Path(__file__).parent / "support" / "launcher_python.py"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """`realtime-mcp` processes the tests start are forked from a launcher (tests/support/launcher.py)
     unless a test asks for a fresh interpreter. With pytest-xdist the controller starts one before its
-    workers exist, and they all use it."""
+    workers exist, and they all use it; the workers themselves are forked from it too
+    (tests/support/launcher_python.py), unless TESTS_FRESH_PYTHON=1 or `--tx` names other gateways."""
     launcher.enabled = True
     workers = config.getoption("numprocesses", default=None)
     if workers and not hasattr(config, "workerinput"):
         config.stash[_SHARED_LAUNCHER] = launcher.start_for_workers()
+        gateways = config.getoption("tx", default=None) or []
+        if os.environ.get(launcher.FRESH_ENV) != "1" and gateways and set(gateways) == {"popen"}:
+            python = shlex.join([sys.executable, "-S", "-P", str(LAUNCHER_PYTHON)])
+            config.option.tx = [f"popen//python={python}"] * len(gateways)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

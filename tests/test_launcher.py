@@ -55,10 +55,8 @@ def gone(pid: int, timeout: float = 10) -> bool:
         os.close(pidfd)
 
 
-def report(run: Any, **kwargs: Any) -> dict[str, Any]:
-    done = run(
-        [*PROBE, "report"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, **kwargs
-    )
+def report(run: Any, args: list[str] = [*PROBE, "report"], **kwargs: Any) -> dict[str, Any]:  # noqa: B006
+    done = run(args, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, **kwargs)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -70,6 +68,21 @@ def test_a_launched_child_starts_like_a_fresh_interpreter():
     assert launched["ppid"] == launcher.shared().pid != fresh["ppid"]  # really forked by the launcher
     assert launched["argv"][1:] == fresh["argv"][1:] == ["report"]
     assert Path(launched["argv"][0]).name == Path(fresh["argv"][0]).name == "launcher_probe.py"
+
+
+@pytest.mark.parametrize("options", [["-u"], []])
+def test_python_c_runs_as_on_a_fresh_interpreter(options: list[str]):
+    """What execnet starts a pytest-xdist worker with: `python -u -c CODE` (launcher_python.py)."""
+    code = "from tests.support.launcher_probe import main; main()"
+    args = [sys.executable, *options, "-c", code, "report"]
+    fresh = report(subprocess.run, args, cwd=launcher.REPO)
+    launched = report(launcher.run, args, cwd=launcher.REPO)
+    for key in ("argv", "path0", "main", "fds", "signals", "blocked", "stdio", "stdin"):
+        assert launched[key] == fresh[key], key
+    assert launched["ppid"] == launcher.shared().pid != fresh["ppid"]
+    assert launched["argv"] == ["-c", "report"] and launched["path0"] == ""
+    if options:
+        assert [s[3] for s in launched["stdio"]] == [True, True, True]  # -u: writes go straight through
 
 
 def test_argv_env_cwd_stdin_and_rlimits_arrive(tmp_path: Path):
@@ -263,3 +276,68 @@ def test_workers_share_the_launcher_their_controller_started(own: launcher.Launc
 def test_attaching_where_no_launcher_runs_says_so(tmp_path: Path):
     with pytest.raises(launcher.LauncherError, match="no launcher in"):
         launcher.Launcher.attach(tmp_path)
+
+
+LAUNCHER_PYTHON = [
+    sys.executable,
+    "-S",
+    "-P",
+    str(launcher.REPO / "tests" / "support" / "launcher_python.py"),
+]
+ECHO_PARENT = (
+    "import os, sys\n"
+    "print(os.getppid(), sys.stdin.readline().strip(), flush=True)\n"
+    "sys.exit(int(sys.argv[1]))\n"
+)
+
+
+def test_launcher_python_runs_a_worker_command_forked_and_exits_as_it_did(own: launcher.Launcher):
+    env = os.environ | {launcher.SHARED_ENV: str(own.folder)}
+    done = subprocess.run(
+        [*LAUNCHER_PYTHON, "-u", "-c", ECHO_PARENT, "5"],
+        input="over stdin\n",
+        env=env,
+        cwd=launcher.REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 5, done.stderr
+    assert done.stdout.split(maxsplit=1) == [str(own.pid), "over stdin\n"]
+
+
+def test_launcher_python_passes_signals_on_and_ends_by_the_same_signal(own: launcher.Launcher):
+    env = os.environ | {launcher.SHARED_ENV: str(own.folder)}
+    wait = "import os; print(os.getpid(), flush=True); from tests.support.launcher_probe import main; main()"
+    process = subprocess.Popen(
+        [*LAUNCHER_PYTHON, "-u", "-c", wait, "wait"],
+        env=env,
+        cwd=launcher.REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        child = int(process.stdout.readline())
+        assert process.stdout.readline() == "waiting\n"
+        process.terminate()
+        assert process.wait(timeout=30) == -signal.SIGTERM
+        assert gone(child), "the worker outlived the signal its stand-in got"
+    finally:
+        process.kill()
+        process.stdout.close()
+
+
+def test_launcher_python_without_a_launcher_runs_a_fresh_interpreter(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(launcher.SHARED_ENV, raising=False)
+    process = subprocess.Popen(
+        [*LAUNCHER_PYTHON, "-u", "-c", ECHO_PARENT, "4"],
+        cwd=launcher.REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    out, _ = process.communicate("direct\n", timeout=60)
+    assert process.returncode == 4
+    assert out.split() == [str(os.getpid()), "direct"]  # exec'd in place: our own child

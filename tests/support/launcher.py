@@ -290,11 +290,17 @@ def popen(
     via: Launcher | None = None,
     fresh: bool = False,
 ) -> Launched | subprocess.Popen[Any]:
-    """`subprocess.Popen([sys.executable, "-m", MODULE, *ARGV], ...)`, forked from the launcher (this
-    worker's own unless `via` names one); a plain subprocess (a fresh interpreter) if `fresh`, or if
-    neither the test suite (`enabled`) nor `via` asks for a launcher."""
-    if len(args) < 3 or args[0] != sys.executable or args[1] != "-m":
-        raise ValueError(f"the launcher runs [sys.executable, '-m', module, ...], not {list(args)!r}")
+    """`subprocess.Popen([sys.executable, "-m", MODULE, *ARGV], ...)` (or `-c CODE`, either after an
+    optional `-u`), forked from the launcher (this worker's own unless `via` names one); a plain
+    subprocess (a fresh interpreter) if `fresh`, or if neither the test suite (`enabled`) nor `via`
+    asks for a launcher."""
+    unbuffered = list(args[1:2]) == ["-u"]
+    rest = list(args[1 + unbuffered :])
+    if list(args[:1]) != [sys.executable] or len(rest) < 2 or rest[0] not in ("-m", "-c"):
+        raise ValueError(
+            f"the launcher runs [sys.executable, ['-u',] '-m' module | '-c' code, ...], not {list(args)!r}"
+        )
+    kind, target, argv = rest[0], rest[1], rest[2:]
     env = dict(os.environ if env is None else env)
     if fresh or (via is None and not enabled) or os.environ.get(FRESH_ENV) == "1":
         return _fresh(args, env, cwd, stdin, stdout, stderr, text, rlimits)
@@ -308,8 +314,9 @@ def popen(
         fd1 = _child_end(stdout, 1, None, closing, ours)
         fd2 = _child_end(stderr, 2, fd1, closing, ours)
         request = {
-            "module": args[2],
-            "argv": list(args[3:]),
+            ("module" if kind == "-m" else "code"): target,
+            "unbuffered": unbuffered,
+            "argv": list(argv),
             "env": env,
             "cwd": os.path.abspath(cwd if cwd is not None else os.getcwd()),
             "rlimits": {str(k): list(v) for k, v in (rlimits or {}).items()},

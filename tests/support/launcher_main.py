@@ -5,7 +5,8 @@ Started by a pytest worker as `python -m tests.support.launcher_main WORKER_PID 
 created, bound and listens on the SOCK_SEQPACKET Unix socket LISTEN_FD (so requests queue in its backlog
 while the imports run). One request a connection:
 
-    request  -> {"module", "argv", "env", "cwd", "rlimits": {resource: [soft, hard]}} + fds 0, 1, 2
+    request  -> {"module" or "code", "argv", "env", "cwd", "unbuffered", "rlimits": {resource: [soft, hard]}}
+                + fds 0, 1, 2   ("code": run as `python -c CODE ARGV`; "unbuffered": as with `-u`)
     reply    <- {"pid": PID} + a pidfd of the child  or  {"error": "why"} (the connection then closes)
     at exit  <- {"status": WAIT_STATUS}               (as os.waitpid gives it)
 
@@ -17,6 +18,7 @@ per child and a pidfd of the worker; when the worker goes, it kills its children
 from __future__ import annotations
 
 import atexit
+import builtins
 import contextlib
 import ctypes
 import gc
@@ -34,11 +36,12 @@ import sys
 import threading
 import time
 import traceback
+import types
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 # Imported once here, shared copy-on-write by every child: what `serve` and `capture` load before they
-# do anything (mcp alone is ~1.7 CPU-s; the suite never imports openai). Import only: nothing here may
+# do anything (mcp alone is ~1.7 CPU-s). Import only: nothing here may
 # start a thread, open a connection or configure logging. `servers.cli` itself is left to runpy
 # (run_module warns about a module already in sys.modules).
 PRELOAD = (
@@ -85,6 +88,18 @@ PRELOAD = (
     "anyio._backends._asyncio",
     "anyio.streams.stapled",
     "anyio.streams.tls",
+    # What a pytest-xdist worker imports to collect the suite (tests/support/launcher_python.py forks the
+    # workers too): openai's types alone are ~0.8 CPU-s. Not the pytest plugins (xdist, pytest_timeout):
+    # pytest rewrites their asserts, which an imported module is too late for (anyio is, see pyproject).
+    "pytest",
+    "openai",
+    "openai.types.realtime",
+    "strictyaml",
+    "skills_ref.validator",
+    "PIL.PngImagePlugin",
+    "PIL.JpegImagePlugin",
+    "httpx",
+    "execnet",
 )
 MAX_MESSAGE = 1 << 20
 # As the interpreter made them for the launcher (never None: it is started with fds 0-2 open).
@@ -122,17 +137,26 @@ def receive(conn: socket.socket, max_fds: int) -> tuple[dict[str, Any] | None, l
 
 @dataclass
 class Request:
-    module: str
+    module: str | None
     argv: list[str]
     env: dict[str, str]
     cwd: str
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    code: str | None = None
+    unbuffered: bool = False
 
     @classmethod
     def parse(cls, message: dict[str, Any]) -> Request:
         module, argv, env, cwd = (message.get(k) for k in ("module", "argv", "env", "cwd"))
-        if not isinstance(module, str) or not module:
+        code, unbuffered = message.get("code"), message.get("unbuffered", False)
+        if (module is None) == (code is None):
+            raise ValueError("a request names a 'module' or a 'code' to run, one of the two")
+        if module is not None and (not isinstance(module, str) or not module):
             raise ValueError("'module' must be a module name")
+        if code is not None and not isinstance(code, str):
+            raise ValueError("'code' must be a string of Python source")
+        if not isinstance(unbuffered, bool):
+            raise ValueError("'unbuffered' must be true or false")
         if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
             raise ValueError("'argv' must be a list of strings")
         if not isinstance(env, dict) or not all(
@@ -146,13 +170,13 @@ class Request:
             if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
                 raise ValueError(f"rlimit {key} must be [soft, hard]")
             rlimits[int(key)] = (value[0], value[1])
-        return cls(module, argv, env, cwd, rlimits)
+        return cls(module, argv, env, cwd, rlimits, code, unbuffered)
 
 
-def _python_stdio() -> None:
+def _python_stdio(unbuffered: bool) -> None:
     """sys.stdin/stdout/stderr for fds 0-2 as the interpreter makes them at start-up: the encoding and
     errors it chose for the launcher (same locale and PYTHON* variables), buffering by isatty and -u."""
-    buffered = not STDIO[1].write_through  # -u or PYTHONUNBUFFERED, as the launcher started
+    buffered = not (unbuffered or STDIO[1].write_through)  # -u or PYTHONUNBUFFERED
 
     def text(fd: int, like: Any, writing: bool) -> io.TextIOWrapper:
         raw = io.FileIO(fd, "wb" if writing else "rb", closefd=False)
@@ -166,7 +190,7 @@ def _python_stdio() -> None:
             encoding=like.encoding,
             errors=like.errors,
             line_buffering=buffered and (raw.isatty() or fd == 2),
-            write_through=writing and not buffered,
+            write_through=not buffered,  # stdin's too, as the interpreter sets it
         )
 
     sys.stdin = sys.__stdin__ = text(0, STDIO[0], False)
@@ -205,8 +229,19 @@ def _exit_code(exit: SystemExit) -> int:
     return 1
 
 
+def _run_code(source: str, argv: list[str]) -> None:
+    """`python -c SOURCE ARGV`: a new `__main__` module, "" first on sys.path (the working folder)."""
+    sys.path[0] = ""
+    sys.argv = ["-c", *argv]
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = main
+    exec(compile(source, "<string>", "exec"), main.__dict__)  # noqa: S102 - what `python -c` does
+
+
 def run_child(request: Request, stdio: list[int], launcher_pid: int) -> NoReturn:
-    """In the forked child, with the launcher's own fds already closed: become `python -m MODULE ARGV`."""
+    """In the forked child, with the launcher's own fds already closed: become `python [-u] -m MODULE ARGV`
+    (or `-c CODE ARGV`)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != launcher_pid:  # the launcher died before the prctl: nobody would reap us
@@ -222,15 +257,17 @@ def run_child(request: Request, stdio: list[int], launcher_pid: int) -> NoReturn
     os.environ.update(request.env)
     time.tzset()
     os.chdir(request.cwd)
-    _python_stdio()
-    sys.path[0] = os.getcwd()  # what `python -m` puts first
-    sys.argv = [request.module, *request.argv]
+    _python_stdio(request.unbuffered)
     code, interrupted = 0, False
     try:
-        if importlib.util.find_spec(request.module) is None:
+        if request.code is not None:
+            _run_code(request.code, request.argv)
+        elif request.module is None or importlib.util.find_spec(request.module) is None:
             print(f"{sys.executable}: No module named {request.module}", file=sys.stderr)
             code = 1
         else:
+            sys.path[0] = os.getcwd()  # what `python -m` puts first
+            sys.argv = [request.module, *request.argv]
             runpy.run_module(request.module, run_name="__main__", alter_sys=True)
     except SystemExit as exit:
         code = _exit_code(exit)
@@ -320,7 +357,8 @@ class Launcher:
                 run_child(request, stdio, self.pid)
             except BaseException:  # a failure to set the child up: say why on its stderr (or the log)
                 with contextlib.suppress(BaseException):
-                    os.write(2, f"launcher: {request.module}: {traceback.format_exc()}".encode())
+                    what = request.module or "-c"
+                    os.write(2, f"launcher: {what}: {traceback.format_exc()}".encode())
             finally:
                 os._exit(127)
         pidfd = os.pidfd_open(pid)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
@@ -29,7 +30,9 @@ def report() -> dict[str, object]:
         "signals": handlers,
         "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
         "stdio": [
-            (s.encoding, s.errors, s.line_buffering, s.fileno()) for s in (sys.stdin, sys.stdout, sys.stderr)
+            (s.encoding, s.errors, s.line_buffering, s.write_through, s.fileno())
+            for s in (sys.stdin, sys.stdout, sys.stderr)
+            if isinstance(s, io.TextIOWrapper)
         ],
         "stdin": sys.stdin.read(),
         "ppid_alive": os.getppid() != 1,
@@ -54,6 +57,7 @@ def main() -> None:
             signal.pause()
     elif what == "echo":
         sys.stdout.write(sys.stdin.read())
+        sys.stdout.flush()  # before stderr, however the environment buffers stdout
         print(arg, file=sys.stderr)
 
 
