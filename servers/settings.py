@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 SERVER_NAMES = ("skills", "screen", "pointer")
 ServerName = Literal["skills", "screen", "pointer"]
@@ -310,6 +310,19 @@ class Settings(BaseSettings):
                 pairs[device] = token
             return pairs
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # No .env file is read (env_file=None), yet its source would look every field up again: half
+        # the cost of building Settings (~3 ms with ~90 fields).
+        return init_settings, env_settings, file_secret_settings
 
     @property
     def bridge_tools(self) -> Literal["mcp", "function"]:

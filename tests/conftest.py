@@ -8,6 +8,7 @@ gc.set_threshold(100_000, *_THRESHOLDS[1:])
 
 import functools
 import importlib
+import json
 import logging
 import os
 import shlex
@@ -121,6 +122,37 @@ def _shared_tls_context() -> Iterator[None]:
             create = getattr(module, "create_ssl_context", None)
             if create is not None:
                 patch.setattr(module, "create_ssl_context", _one_context_per_process(create))
+        yield
+
+
+def _one_validator_per_schema(compile_validator: Callable[..., Any]) -> Callable[..., Any]:
+    made: dict[str, Any] = {}
+
+    @functools.wraps(compile_validator)
+    def output_schema_validator(self: Any, name: str, output_schema: dict[str, Any]) -> Any:
+        key = json.dumps(output_schema, sort_keys=True)
+        if key not in made:  # an invalid schema raises here every time, as the SDK's own does
+            made[key] = compile_validator(self, name, output_schema)
+        self._tool_output_validators[name] = made[key]
+        return made[key]
+
+    return output_schema_validator
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_output_validators() -> Iterator[None]:
+    """The SDK's client compiles a tool's output-schema validator (a check against the JSON Schema
+    metaschema, ~60x a validation) once per session, and the tests open hundreds of sessions to the
+    same few tools: about 2 CPU-s a run. Here a process compiles each distinct schema once; a validator
+    holds no state of a session's, so sharing one changes nothing the tests can see."""
+    from mcp.client.session import ClientSession
+
+    with pytest.MonkeyPatch.context() as patch:
+        compile_validator = getattr(ClientSession, "_output_schema_validator", None)
+        if compile_validator is not None:
+            patch.setattr(
+                ClientSession, "_output_schema_validator", _one_validator_per_schema(compile_validator)
+            )
         yield
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,15 +28,30 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
+@functools.cache
+def _parsed(path: Path) -> ast.Module:
+    """Each source parsed once per test process (the tests below walk all of them); never modified."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _running_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """`ast.walk`, without the bodies of `if TYPE_CHECKING:`: those imports exist for annotations
+    only, nothing is imported when the code runs."""
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend([node.test, *node.orelse])
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
 def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
     """The package modules `path` imports, wherever the import sits (function-level ones count too;
     `if TYPE_CHECKING:` ones do not)."""
     found = set()
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    # `if TYPE_CHECKING:` imports exist for annotations only: nothing is imported when the code runs.
-    for guard in [n for n in ast.walk(tree) if isinstance(n, ast.If) and _is_type_checking(n.test)]:
-        guard.body = []
-    for node in ast.walk(tree):
+    for node in _running_nodes(_parsed(path)):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
@@ -99,7 +116,7 @@ def test_every_logger_is_in_the_realtime_mcp_tree():
     outside = []
     count = 0
     for name, path in _modules().items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(_parsed(path)):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "getLogger":
                 count += 1
                 arg = node.args[0] if node.args else None

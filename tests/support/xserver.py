@@ -8,6 +8,7 @@ so parallel test runs never collide and nothing polls. Every wait is bounded.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import random
 import select
@@ -17,8 +18,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
+import PIL
 from PIL import Image, ImageDraw, ImageFont
 
 from tests.support.process import terminate
@@ -151,9 +154,28 @@ def busy_ui_picture(width: int, height: int, *, seed: int = 7) -> Image.Image:
     return _drawn_busy_ui_picture(width, height, seed).copy()  # a copy: callers may draw on theirs
 
 
+PICTURES = Path(tempfile.gettempdir()) / f"realtime-mcp-test-pictures-{os.getuid()}"
+
+
 @functools.cache
 def _drawn_busy_ui_picture(width: int, height: int, seed: int) -> Image.Image:
-    # Drawn once per size in a process (~0.3 s of CPU at 2560x1600): every X server a test starts shows one.
+    """Drawn once per size on a machine (~0.3 s of CPU at 2560x1600, and every test process that starts
+    an X server shows one), kept as raw RGB under PICTURES, named for the drawing code and Pillow."""
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    path = PICTURES / f"busy-{width}x{height}-{seed}-{code}-{PIL.__version__}.rgb"
+    try:
+        return Image.frombytes("RGB", (width, height), path.read_bytes())
+    except (OSError, ValueError):  # not drawn yet, or cut short
+        pass
+    image = _draw_busy_ui_picture(width, height, seed)
+    PICTURES.mkdir(mode=0o700, exist_ok=True)
+    part = path.with_name(f"{path.name}.{os.getpid()}")
+    part.write_bytes(image.tobytes())
+    part.replace(path)  # whole or absent, whichever worker writes first
+    return image
+
+
+def _draw_busy_ui_picture(width: int, height: int, seed: int) -> Image.Image:
     rng = random.Random(seed)
     image = Image.new("RGB", (width, height))
     # Wallpaper: a vertical gradient drawn as a 1-pixel column, then stretched.
