@@ -27,9 +27,8 @@ typecheck:
 # Bytecode is cached (__pycache__, git-ignored) even where the environment sets PYTHONDONTWRITEBYTECODE:
 # otherwise every worker and every `realtime-mcp` the tests start compiles the mcp and openai packages
 # and pytest rewrites every test module again, about a third of the suite's CPU time. `loadgroup`: the
-# tests of one xdist_group run on one worker (the browser tests share that worker's Chromium); with
-# pytest 9.2 and pytest-xdist 3.8 the group is silently ignored (pytest-xdist#1386), which costs a
-# Chromium per worker that runs a browser test, nothing else.
+# tests of one xdist_group run on one worker (the browser tests share that worker's Chromium; pytest
+# stays below 9.2, where the group is silently ignored, pytest-xdist#1386).
 pytest *args:
     PYTHONDONTWRITEBYTECODE= pytest -n "$(( $(nproc) * 2 ))" --dist loadgroup {{args}}
 

@@ -20,8 +20,10 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # They run the compose balancer's own Caddyfile with a real caddy on a loopback port (admin endpoint
 # off, so the system service Debian's package starts, if any, is never in the way).
 command -v caddy >/dev/null 2>&1 || need+=(caddy)
-# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
-[ -x /usr/bin/chromium ] || need+=(chromium)
+# The console's browser tests drive Debian's Chromium in its headless shell (Chromium's own headless
+# build, as Playwright runs headless by default: a third of the full browser's CPU); Playwright never
+# downloads a browser here.
+[ -x /usr/bin/chromium-headless-shell ] || need+=(chromium-headless-shell)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

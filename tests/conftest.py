@@ -70,8 +70,9 @@ def chromium() -> Iterator[Chromium]:
         browser.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def anyio_backend() -> str:
+    """Session-wide, so a module may keep an async fixture (and the event loop it runs on) for its tests."""
     return "asyncio"
 
 

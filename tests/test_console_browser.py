@@ -5,8 +5,9 @@ WebRTC offer through the suite to the fake Realtime service and the call is list
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from PIL import Image
@@ -18,6 +19,9 @@ from tests.support.capture_client import running_capture_client
 from tests.support.fake_device import wait_for_device
 from tests.support.fake_sdp import BrowserFakeRealtime
 from tests.support.xserver import running_xvfb
+
+if TYPE_CHECKING:
+    from playwright.async_api import Playwright
 
 pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("chromium")]
 
@@ -42,6 +46,16 @@ async def sign_in(page: Any, url: str, value: str) -> None:
     await page.get_by_text("Connected: realtime-mcp").wait_for()
 
 
+@pytest.fixture(scope="module")
+async def playwright() -> AsyncIterator[Playwright]:
+    """One Playwright driver (a Node process, ~1 CPU-s to start) for this module's pages: its tests run
+    on the event loop it lives on."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as driver:
+        yield driver
+
+
 THUMB_COLOURS = """(img) => {
   const c = document.createElement("canvas"); c.width = 20; c.height = 20;
   const g = c.getContext("2d"); g.drawImage(img, 0, 0, 20, 20);
@@ -51,7 +65,7 @@ THUMB_COLOURS = """(img) => {
 
 
 async def test_console_shows_a_capture_client_with_its_screen_and_last_point(
-    tmp_path: Path, chromium: Chromium
+    tmp_path: Path, chromium: Chromium, playwright: Playwright
 ) -> None:
     settings = auth_settings(write_skill(tmp_path / "skills", "blender"))
     with running_xvfb(1280, 800, picture=quadrants(1280, 800)) as xserver:
@@ -67,7 +81,7 @@ async def test_console_shows_a_capture_client_with_its_screen_and_last_point(
             async with mcp_client(f"{url}/pointer/mcp", token(DEVICE, ("pointer",))) as pointer:
                 await pointer.call_tool("point_at", {"x": 480, "y": 100, "frame_id": frame["frame_id"]})
 
-            async with chromium_page(chromium) as page:
+            async with chromium_page(chromium, playwright=playwright) as page:
                 await sign_in(page, url, token(DEVICE, ("console",)))
                 thumb = page.get_by_role("img", name=f"Latest frame of {DEVICE}")
                 await page.wait_for_function(
@@ -94,11 +108,13 @@ async def test_console_shows_a_capture_client_with_its_screen_and_last_point(
                     await page.screenshot(path=SCREENSHOT)
 
 
-async def test_skills_search_filters_the_list_by_keyboard(tmp_path: Path, chromium: Chromium) -> None:
+async def test_skills_search_filters_the_list_by_keyboard(
+    tmp_path: Path, chromium: Chromium, playwright: Playwright
+) -> None:
     skills = write_skill(tmp_path / "skills", "blender")
     write_skill(skills, "gimp")
     settings = auth_settings(skills)
-    async with auth_suite(settings) as (url, _), chromium_page(chromium) as page:
+    async with auth_suite(settings) as (url, _), chromium_page(chromium, playwright=playwright) as page:
         await sign_in(page, url, token(DEVICE, ("console",)))
         search = page.get_by_label("Search skills")
         await search.focus()
@@ -108,10 +124,10 @@ async def test_skills_search_filters_the_list_by_keyboard(tmp_path: Path, chromi
 
 
 async def test_the_page_asks_for_a_token_and_never_puts_it_in_a_url(
-    tmp_path: Path, chromium: Chromium
+    tmp_path: Path, chromium: Chromium, playwright: Playwright
 ) -> None:
     settings = auth_settings(write_skill(tmp_path / "skills"))
-    async with auth_suite(settings) as (url, _), chromium_page(chromium) as page:
+    async with auth_suite(settings) as (url, _), chromium_page(chromium, playwright=playwright) as page:
         requested: list[str] = []
         page.on("request", lambda r: requested.append(r.url))
         await page.goto(f"{url}/console")
@@ -123,12 +139,12 @@ async def test_the_page_asks_for_a_token_and_never_puts_it_in_a_url(
 
 
 async def test_talk_sends_the_browser_offer_through_the_suite_and_lists_the_call(
-    tmp_path: Path, chromium: Chromium
+    tmp_path: Path, chromium: Chromium, playwright: Playwright
 ) -> None:
     async with (
         BrowserFakeRealtime() as fake,
         bridged_suite(tmp_path, fake) as (url, _),
-        chromium_page(chromium, extra_flags=FAKE_MEDIA) as page,
+        chromium_page(chromium, extra_flags=FAKE_MEDIA, playwright=playwright) as page,
     ):
         await sign_in(page, url, token(DEVICE, ("console", "call")))
         await page.get_by_role("button", name="Talk").click()

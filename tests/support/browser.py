@@ -1,4 +1,5 @@
-"""Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
+"""Debian's Chromium headless shell (`chromium-headless-shell`: Chromium's headless build, the one
+Playwright itself runs for headless pages), driven by Playwright (never a downloaded browser)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from tests.support.process import terminate
 
 if TYPE_CHECKING:
-    from playwright.async_api import ViewportSize
+    from playwright.async_api import Playwright, ViewportSize
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium-headless-shell"
 FLAGS = [
     "--no-sandbox",  # the tests run as root, where Chromium's sandbox cannot start
     "--headless",
@@ -77,13 +78,19 @@ def start_chromium(flags: Sequence[str] = FAKE_MEDIA, *, timeout: float = 30.0) 
 
 @asynccontextmanager
 async def chromium_page(
-    shared: Chromium | None = None, *, extra_flags: Sequence[str] = (), viewport: ViewportSize | None = None
+    shared: Chromium | None = None,
+    *,
+    extra_flags: Sequence[str] = (),
+    viewport: ViewportSize | None = None,
+    playwright: Playwright | None = None,
 ) -> AsyncIterator[Any]:
     """A page in a fresh context of the `shared` Chromium if it runs with `extra_flags`, else in a
-    Chromium of its own with a fresh profile (its own user-data-dir, removed afterwards)."""
+    Chromium of its own with a fresh profile (its own user-data-dir, removed afterwards). Through
+    `playwright` if given (a driver running on this event loop), else through a driver of its own."""
     from playwright.async_api import async_playwright
 
-    async with async_playwright() as pw:
+    async with AsyncExitStack() as stack:
+        pw = playwright or await stack.enter_async_context(async_playwright())
         if shared is not None and set(extra_flags) <= set(shared.flags):
             browser = await pw.chromium.connect_over_cdp(shared.endpoint)
             try:
