@@ -2,7 +2,9 @@
 import gc
 
 # Collection imports the SDKs' thousands of pydantic models; the young generation's collections they
-# trigger find nothing to free (~15% of the import time). Restored once collection is done.
+# trigger find nothing to free (~15% of the import time). Restored once collection is done. The imports
+# happen in the tests' modules: this file imports nothing heavy, so pytest-xdist's controller (which
+# runs no test) starts the launcher its workers wait for a second sooner.
 _THRESHOLDS = gc.get_threshold()
 gc.set_threshold(100_000, *_THRESHOLDS[1:])
 
@@ -20,10 +22,8 @@ from typing import Any
 
 import pytest
 
-from servers.log_safety import SafeLogFilter
 from tests.support import launcher
 from tests.support.browser import Chromium, start_chromium
-from tests.support.tool_schemas import memoised_tool_schemas
 
 _SHARED_LAUNCHER = pytest.StashKey[launcher.Launcher]()
 LAUNCHER_PYTHON = Path(__file__).parent / "support" / "launcher_python.py"
@@ -90,6 +90,8 @@ def _auth_off_unless_asked(monkeypatch, tmp_path_factory):
 def _no_log_filter_left_behind():
     """`realtime-mcp serve` run in-process puts its log filter on the root logger's handlers, which
     include pytest's own capture handlers for the whole session: take it off after each test."""
+    from servers.log_safety import SafeLogFilter
+
     yield
     for handler in logging.getLogger().handlers:
         for f in [f for f in handler.filters if isinstance(f, SafeLogFilter)]:
@@ -161,5 +163,7 @@ def _shared_output_validators() -> Iterator[None]:
 def _shared_tool_schemas() -> Iterator[None]:
     """Each tool's argument model and JSON schema built once per process, not once per app the tests
     create (about 10 CPU-s per run; tests/support/tool_schemas.py, checked by test_tool_schema_memo)."""
+    from tests.support.tool_schemas import memoised_tool_schemas
+
     with memoised_tool_schemas():
         yield

@@ -100,6 +100,7 @@ PRELOAD = (
     "PIL.JpegImagePlugin",
     "httpx",
     "execnet",
+    "tests.support.bridge",  # the fake Realtime service's openai TypeAdapters: ~0.3 CPU-s
 )
 MAX_MESSAGE = 1 << 20
 # As the interpreter made them for the launcher (never None: it is started with fds 0-2 open).
