@@ -3,7 +3,10 @@ Playwright itself runs for headless pages), driven by Playwright (never a downlo
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -18,7 +21,9 @@ from tests.support.process import terminate
 if TYPE_CHECKING:
     from playwright.async_api import Playwright, ViewportSize
 
-CHROMIUM = "/usr/bin/chromium-headless-shell"
+# The binary itself: /usr/bin/chromium-headless-shell is a shell script that does not exec it, so
+# stopping the script would leave the browser running.
+CHROMIUM = "/usr/lib/chromium/chromium-headless-shell"
 FLAGS = [
     "--no-sandbox",  # the tests run as root, where Chromium's sandbox cannot start
     "--headless",
@@ -46,8 +51,27 @@ class Chromium:
     profile: Path
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stops the browser and every process of its own; an error names any that outlived it (each
+        is killed first), since a leftover Chromium would load the box for the rest of the run."""
         terminate(self.process, timeout, kill_timeout=timeout)
+        left = _processes_using(self.profile)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.profile, ignore_errors=True)
+        if left:
+            raise RuntimeError(f"Chromium left processes behind after it was stopped: {left}")
+
+
+def _processes_using(profile: Path) -> list[int]:
+    """Processes whose command line names `profile` (Chromium passes --user-data-dir to its helpers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if f"--user-data-dir={profile}".encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
 
 
 def start_chromium(flags: Sequence[str] = FAKE_MEDIA, *, timeout: float = 30.0) -> Chromium:
