@@ -50,6 +50,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shared.close()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow first, each group in collection order: pytest-xdist hands tests out in this
+    order, so the seconds-long ones start while there is plenty left to run beside them, and the run
+    ends on short tests instead of one worker finishing a long one alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Everything imported for collection (the SDKs' hundreds of pydantic models among it) lives as long
     as the process: frozen out of the collector, so the full collections the tests' own allocations

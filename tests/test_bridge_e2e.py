@@ -74,6 +74,7 @@ def _images(call: FakeCall) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.slow
 async def test_a_push_to_talk_press_puts_one_image_of_the_screen_into_the_call(tmp_path, xserver, caplog):
     caplog.set_level(logging.DEBUG)  # even at DEBUG: no key, no frame bytes
     async with setup(tmp_path, xserver) as (_, _, client, _, call):
@@ -116,6 +117,7 @@ async def test_push_to_talk_turns_clear_attach_commit_then_respond(tmp_path, xse
         assert len(call.images()) == 1 and call.invalid == []
 
 
+@pytest.mark.slow
 async def test_a_press_while_the_model_speaks_interrupts_it(tmp_path, xserver):
     async with setup(tmp_path, xserver, call_turns="push-to-talk") as (url, _, client, _, call):
         call.hold_responses = True  # the model keeps talking until told otherwise
@@ -131,6 +133,7 @@ async def test_a_press_while_the_model_speaks_interrupts_it(tmp_path, xserver):
         assert call.invalid == []
 
 
+@pytest.mark.slow
 async def test_hosted_mcp_capture_adds_the_image_then_one_response_create_after_response_done(
     tmp_path, xserver
 ):

@@ -28,7 +28,7 @@ from tests.support.http import serve
 from tests.support.xserver import XServer, pointer_position, show_picture
 from tests.support.xvnc import output_off, running_xvnc, screen_size, set_mode
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180), pytest.mark.slow]
 
 TOKEN = "desk-token"
 BLACK_LEVEL = 12

@@ -23,7 +23,7 @@ from tests.support.xserver import running_xvfb
 if TYPE_CHECKING:
     from playwright.async_api import Playwright
 
-pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("chromium")]
+pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("chromium"), pytest.mark.slow]
 
 DEVICE = "laptop"
 COLOURS = [(220, 40, 40), (40, 180, 60), (40, 80, 220), (240, 200, 30)]

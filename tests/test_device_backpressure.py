@@ -22,7 +22,7 @@ from servers.hub.hub import Hub
 from servers.hub.relay import RelayDevice
 from tests.support.fake_device import device_hub, stuck_device, wait_for_device
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90), pytest.mark.slow]
 
 
 async def wedged(hub: Hub, *, silent_for: float = 1.0) -> None:

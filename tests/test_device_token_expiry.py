@@ -42,7 +42,7 @@ from tests.support.http import serve
 from tests.support.xvnc import running_xvnc
 from wire import protocol as p
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120), pytest.mark.slow]
 
 # Slow heartbeats, so a test device that is busy waiting is never dropped as silent, and a capture
 # timeout far past every bound here, so a pending call can only fail because the link ended.

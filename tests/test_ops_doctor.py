@@ -151,6 +151,7 @@ def test_render_is_a_table_and_any_failure_fails() -> None:
     assert doctor.failed(checks) and not doctor.failed(checks[:1])
 
 
+@pytest.mark.slow
 def test_doctor_command_prints_the_table_and_exits_non_zero_on_a_failure(tmp_path: Path) -> None:
     """`realtime-mcp doctor` end to end on a fresh interpreter (plain subprocess, not the tests'
     launcher), as a user runs it."""

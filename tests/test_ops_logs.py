@@ -93,6 +93,7 @@ def test_display_found_reads_the_setting_then_the_environment() -> None:
     assert display_found(Settings(), "darwin", {}) == "this Mac's session"
 
 
+@pytest.mark.slow
 def test_serve_prints_the_block_once_listening_and_no_library_chatter(tmp_path: Path) -> None:
     """On a fresh interpreter (not the tests' launcher, which imported the libraries already): chatter
     printed while they import is part of what a user sees. Also the `serve` command's end-to-end run
@@ -109,6 +110,7 @@ def test_serve_prints_the_block_once_listening_and_no_library_chatter(tmp_path: 
     assert "Uvicorn running" not in log
 
 
+@pytest.mark.slow
 def test_serve_log_format_json_writes_one_object_a_line(tmp_path: Path) -> None:
     """On a fresh interpreter: a line a library prints while it imports would break the JSON lines."""
     from tests.support.cli_server import running_serve

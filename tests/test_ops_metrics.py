@@ -89,6 +89,7 @@ def test_skills_skipped_counts_files_with_an_error() -> None:
     assert metrics.skills_skipped(problems) == 2
 
 
+@pytest.mark.slow
 async def test_frames_devices_and_guard_pauses_from_a_real_capture_client(tmp_path: Path) -> None:
     from PIL import Image
 

@@ -125,6 +125,7 @@ async def test_point_at_shows_the_overlay_not_the_mouse_and_stays_out_of_frames(
             assert below.wait_click() == (1254, 760)
 
 
+@pytest.mark.slow
 async def test_point_at_through_a_relayed_capture_client(xserver):
     with ClickRecorder(xserver.display, Rect(x=0, y=0, width=600, height=400)) as below:
         app = relay_app()

@@ -49,6 +49,7 @@ def xdotool(display: str, *args: str) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 async def test_holding_control_alt_on_x11_pushes_a_frame_and_the_hub_knows_it_can():
     """`realtime-mcp capture` end to end on a fresh interpreter (plain subprocess, not the tests'
     launcher): hotkey, frames and Ctrl-C as a user runs it."""

@@ -211,6 +211,7 @@ def logged_delays(caplog: pytest.LogCaptureFixture) -> list[float]:
     return [float(d) for d in re.findall(r"reconnecting in ([\d.]+) s", caplog.text)]
 
 
+@pytest.mark.slow
 async def test_the_backoff_grows_until_a_link_lives_and_only_then_starts_over(caplog):
     caplog.set_level(logging.INFO)
     async with suite_behind_relay() as (_, relay):
@@ -243,6 +244,7 @@ async def test_the_backoff_grows_until_a_link_lives_and_only_then_starts_over(ca
     assert TOKEN not in caplog.text
 
 
+@pytest.mark.slow
 async def test_a_hub_gone_silent_is_dropped_after_three_of_its_heartbeats_and_the_client_comes_back(
     caplog,
 ):

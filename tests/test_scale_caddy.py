@@ -30,7 +30,7 @@ from tests.support.scale import (
 )
 from tests.support.xserver import running_xvfb
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240), pytest.mark.slow]
 
 CONNECTED = "device mac-1 connected"
 

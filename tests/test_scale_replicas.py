@@ -31,7 +31,7 @@ from tests.support.scale import (
 )
 from tests.support.xserver import running_xvfb
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240), pytest.mark.slow]
 
 
 async def test_a_device_on_replica_1_serves_calls_landing_on_replicas_2_and_3(tmp_path: Path) -> None:

@@ -211,6 +211,7 @@ async def test_a_dark_region_of_a_lit_screen_is_content_not_a_black_frame():
     assert result.structured_content is not None and result.structured_content["stale"] is False
 
 
+@pytest.mark.slow
 async def test_after_the_display_resizes_captures_use_the_new_layout():
     """Xvnc resizes for real: the old capture instance fails, the device makes a new one and retries."""
     command = ["Xvnc", "-geometry", "1280x800", "-depth", "24", "-SecurityTypes", "None", "-rfbport", "-1"]

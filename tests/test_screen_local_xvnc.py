@@ -20,7 +20,7 @@ from tests.support.http import serve
 from tests.support.xserver import pointer_position
 from tests.support.xvnc import running_xvnc, screen_size, set_mode
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def local_app(display: str):

@@ -351,6 +351,7 @@ async def test_a_failed_shared_capture_fails_every_caller_over_http():
     assert hub.captures.started == 1
 
 
+@pytest.mark.slow
 async def test_25_concurrent_callers_of_a_real_display_share_grabs_and_get_their_own_frames():
     with running_xvfb(1280, 800) as xserver:
         app = create_app(Settings(display=xserver.display, servers=["screen"], skills_reload=False))

@@ -17,7 +17,7 @@ import pytest
 from tests.support.auth import auth_settings, auth_suite, token
 from tests.support.skillfiles import write_raw
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".tools" / "inspector" / "node_modules" / ".bin"

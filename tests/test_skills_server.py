@@ -203,6 +203,7 @@ async def test_resources_list_is_paginated(tmp_path):
     assert len(uris) == 250 == len(set(uris))
 
 
+@pytest.mark.slow
 async def test_tools_list_and_instructions_stay_bounded_as_the_library_grows(tmp_path):
     sizes, instructions = {}, {}
     for count in (17, 1500):

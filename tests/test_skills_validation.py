@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from skills_ref.validator import validate as reference_validate
 
 from servers.cli import main
@@ -166,6 +167,7 @@ def test_validate_command_exit_codes_and_messages(tmp_path, capsys):
     assert main(["skills", "validate", str(tmp_path / "missing")]) == 1
 
 
+@pytest.mark.slow
 def test_validate_runs_as_the_console_script(tmp_path):
     """`realtime-mcp skills validate` end to end on a fresh interpreter (plain subprocess, not the
     tests' launcher), as a user runs it."""

@@ -63,6 +63,7 @@ def test_a_randr_watcher_that_fails_to_start_closes_its_connection(monkeypatch):
         assert x_client_count(x) == before
 
 
+@pytest.mark.slow
 async def test_the_local_device_keeps_its_x_connections_flat_across_display_changes():
     with running_xvnc(1280, 800) as x:
         before = x_client_count(x)
