@@ -7,6 +7,9 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.xdist_group("architecture")  # one worker parses and walks the sources
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("servers", "capture_client", "wire")
 # Other libraries' own loggers the code configures (a filter, a redacting wrapper), never logs its own to.
@@ -34,24 +37,28 @@ def _parsed(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"))
 
 
-def _running_nodes(tree: ast.AST) -> Iterator[ast.AST]:
-    """`ast.walk`, without the bodies of `if TYPE_CHECKING:`: those imports exist for annotations
-    only, nothing is imported when the code runs."""
-    todo: list[ast.AST] = [tree]
-    while todo:
-        node = todo.pop()
-        yield node
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
-            todo.extend([node.test, *node.orelse])
+def _import_statements(statements: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The imports among `statements` and in every block nested in them (function-level ones too),
+    without the bodies of `if TYPE_CHECKING:`: those exist for annotations only, nothing is imported
+    when the code runs. Imports are statements, so no expression is walked (most of a module's nodes)."""
+    for node in statements:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            yield from _import_statements(node.orelse)
         else:
-            todo.extend(ast.iter_child_nodes(node))
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.stmt):
+                    yield from _import_statements([child])
+                elif isinstance(child, ast.ExceptHandler | ast.match_case):
+                    yield from _import_statements(child.body)
 
 
 def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
     """The package modules `path` imports, wherever the import sits (function-level ones count too;
     `if TYPE_CHECKING:` ones do not)."""
     found = set()
-    for node in _running_nodes(_parsed(path)):
+    for node in _import_statements(_parsed(path).body):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
@@ -62,6 +69,14 @@ def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name in modules)
     return found
+
+
+@functools.cache
+def _import_graph() -> dict[str, frozenset[str]]:
+    """Each package module and the package modules it imports, read once per test process (the tests
+    share one xdist worker, so once per run)."""
+    modules = _modules()
+    return {name: frozenset(_imports(path, modules)) for name, path in modules.items()}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -104,9 +119,8 @@ def test_cycle_finder_finds_a_cycle():
 
 
 def test_no_module_imports_itself_back():
-    modules = _modules()
-    assert "servers.skills.model" in modules and "wire.protocol" in modules
-    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
+    graph = {name: set(imported) - {name} for name, imported in _import_graph().items()}
+    assert "servers.skills.model" in graph and "wire.protocol" in graph
     assert _cycles(graph) == [], "import cycle: move what both sides need into the lower module"
 
 
@@ -116,6 +130,8 @@ def test_every_logger_is_in_the_realtime_mcp_tree():
     outside = []
     count = 0
     for name, path in _modules().items():
+        if "getLogger" not in path.read_text(encoding="utf-8"):
+            continue
         for node in ast.walk(_parsed(path)):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "getLogger":
                 count += 1
@@ -143,11 +159,10 @@ CLIENT_ENTRY_POINTS = {"capture_client.cli"}  # the `capture` subcommand registe
 
 
 def test_servers_reach_the_capture_client_only_through_the_in_process_client():
-    modules = _modules()
     users: dict[str, set[str]] = {}
-    for name, path in modules.items():
+    for name, imported in _import_graph().items():
         if name.startswith("servers"):
-            reached = {m for m in _imports(path, modules) if m.startswith(CLIENT_CORE)} - CLIENT_ENTRY_POINTS
+            reached = {m for m in imported if m.startswith(CLIENT_CORE)} - CLIENT_ENTRY_POINTS
             if reached:
                 users[name] = reached
     assert IN_PROCESS_CLIENT in users and "capture_client.client" in users[IN_PROCESS_CLIENT]
@@ -157,12 +172,11 @@ def test_servers_reach_the_capture_client_only_through_the_in_process_client():
 
 
 def test_the_capture_client_never_imports_the_servers():
-    modules = _modules()
     reached = {
         (name, m)
-        for name, path in modules.items()
+        for name, imported in _import_graph().items()
         if name.startswith("capture_client")
-        for m in _imports(path, modules)
+        for m in imported
         if m.startswith("servers")
     }
     assert reached == set()

@@ -58,3 +58,25 @@ async def test_a_different_signature_is_built_on_its_own() -> None:
         assert len(memo) == 2
         schemas = [(await _listed(s))[0]["input_schema"]["properties"]["word"] for s in (plain, other)]
         assert [s["description"] for s in schemas] == ["The word to say.", "Another description."]
+
+
+def _make_text(default: str) -> MCPServer[Any]:
+    server: MCPServer[Any] = MCPServer(name="memo")
+
+    @server.tool()
+    def say(word: "Annotated[str, Field(description='The word to say.')]" = default) -> "str":
+        """Say the word."""
+        return word
+
+    return server
+
+
+async def test_text_annotations_are_keyed_by_their_text_and_the_defaults() -> None:
+    """Annotations kept as text (as under `from __future__ import annotations`) are not evaluated per
+    app: the text and the defaults' values make the key."""
+    with memoised_tool_schemas() as memo:
+        hello, again, bye = _make_text("hello"), _make_text("hello"), _make_text("bye")
+        assert len(memo) == 2
+        listed = [(await _listed(s))[0]["input_schema"]["properties"]["word"] for s in (hello, again, bye)]
+        assert [p["default"] for p in listed] == ["hello", "hello", "bye"]
+        assert {p["description"] for p in listed} == {"The word to say."}

@@ -27,11 +27,37 @@ def signature_key(fn: Callable[..., Any], options: dict[str, Any]) -> tuple[Any,
     code = getattr(fn, "__code__", None)
     if code is None:
         return None
-    try:
-        signature = inspect.signature(fn, eval_str=True)
-    except (NameError, TypeError, ValueError):
-        return None  # annotations naming locals of the enclosing function: built each time
-    return (code, repr(signature), fn.__doc__, fn.__name__, repr(sorted(options.items())))
+    annotations = getattr(fn, "__annotations__", None) or {}
+    if all(isinstance(value, str) for value in annotations.values()):
+        # Annotations kept as text (`from __future__ import annotations`) can only name the module's
+        # globals, so one function's code always evaluates them to the same types: their text stands
+        # for them, once this code is known to evaluate at all (evaluating each time was most of the
+        # memo's own cost). Defaults are values of each call, so their repr is part of the key.
+        if not _evaluates(fn):
+            return None
+        described: Any = (tuple(annotations.items()), repr(fn.__defaults__), repr(fn.__kwdefaults__))
+    else:
+        try:
+            described = repr(inspect.signature(fn, eval_str=True))
+        except (NameError, TypeError, ValueError):
+            return None
+    return (code, described, fn.__doc__, fn.__name__, repr(sorted(options.items())))
+
+
+_evaluated: dict[Any, bool] = {}
+
+
+def _evaluates(fn: Callable[..., Any]) -> bool:
+    """Whether `fn`'s text annotations evaluate (names from an enclosing function's locals do not:
+    such functions are built each time), checked once per code object."""
+    code = fn.__code__  # type: ignore[attr-defined]
+    if code not in _evaluated:
+        try:
+            inspect.signature(fn, eval_str=True)
+            _evaluated[code] = True
+        except (NameError, TypeError, ValueError):
+            _evaluated[code] = False
+    return _evaluated[code]
 
 
 @contextmanager
