@@ -16,6 +16,7 @@ import os
 import shlex
 import ssl
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -83,13 +84,19 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session")
+def _state_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("state")
+
+
 @pytest.fixture(autouse=True)
-def _auth_off_unless_asked(monkeypatch, tmp_path_factory):
+def _auth_off_unless_asked(monkeypatch, _state_dirs):
     """Auth is on by default; tests that call servers without tokens get it off (they listen on
     loopback, where that is allowed). Auth tests pass `Settings(auth=True, ...)` explicitly.
-    The state dir (generated token secret) is a temporary folder, never the user's own."""
+    The state dir (generated token secret) is a temporary folder of the test's own, never the user's
+    (made with mkdtemp: a numbered `mktemp` per test lists every earlier one to pick its number)."""
     monkeypatch.setenv("REALTIME_MCP_AUTH", "false")
-    monkeypatch.setenv("REALTIME_MCP_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.setenv("REALTIME_MCP_STATE_DIR", tempfile.mkdtemp(dir=_state_dirs))
     monkeypatch.delenv("REALTIME_MCP_TOKEN_SECRET", raising=False)
 
 
