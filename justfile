@@ -22,15 +22,16 @@ fmt:
 typecheck:
     pyright
 
-# The pytest suite in two workers per core (pytest-xdist): most of a test's time is spent waiting on
-# X servers, uvicorn and sockets, not computing. Extra pytest arguments go after the recipe name.
+# The pytest suite in four workers per core (pytest-xdist): much of a test's time is spent waiting on
+# X servers, uvicorn, sockets and timers, and a worker costs ~1 CPU-s to start (forked from the tests'
+# launcher with the SDKs imported). Extra pytest arguments go after the recipe name.
 # Bytecode is cached (__pycache__, git-ignored) even where the environment sets PYTHONDONTWRITEBYTECODE:
 # otherwise every worker and every `realtime-mcp` the tests start compiles the mcp and openai packages
 # and pytest rewrites every test module again, about a third of the suite's CPU time. `loadgroup`: the
 # tests of one xdist_group run on one worker (the browser tests share that worker's Chromium; pytest
 # stays below 9.2, where the group is silently ignored, pytest-xdist#1386).
 pytest *args:
-    PYTHONDONTWRITEBYTECODE= pytest -n "$(( $(nproc) * 2 ))" --dist loadgroup {{args}}
+    PYTHONDONTWRITEBYTECODE= pytest -n "$(( $(nproc) * 4 ))" --dist loadgroup {{args}}
 
 # The suite at the lowest versions pyproject.toml allows (direct dependencies at their floors), in .venv-lowest
 test-lowest *args:
@@ -38,7 +39,7 @@ test-lowest *args:
     uv pip compile -q --resolution lowest-direct --extra dev pyproject.toml -o .venv-lowest/requirements.txt
     uv pip sync -q --python .venv-lowest/bin/python .venv-lowest/requirements.txt
     uv pip install -q --python .venv-lowest/bin/python --no-deps -e .
-    PYTHONDONTWRITEBYTECODE= .venv-lowest/bin/pytest -q -p no:cacheprovider -n "$(( $(nproc) * 2 ))" --dist loadgroup {{args}}
+    PYTHONDONTWRITEBYTECODE= .venv-lowest/bin/pytest -q -p no:cacheprovider -n "$(( $(nproc) * 4 ))" --dist loadgroup {{args}}
 
 # Refresh uv.lock after a change to pyproject.toml's dependencies
 lock:
