@@ -37,7 +37,7 @@ pytest *args:
 test-lowest *args:
     uv venv -q --allow-existing --python python3 .venv-lowest
     uv pip compile -q --resolution lowest-direct --extra dev pyproject.toml -o .venv-lowest/requirements.txt
-    uv pip sync -q --python .venv-lowest/bin/python .venv-lowest/requirements.txt
+    uv pip sync -q --compile-bytecode --python .venv-lowest/bin/python .venv-lowest/requirements.txt
     uv pip install -q --python .venv-lowest/bin/python --no-deps -e .
     PYTHONDONTWRITEBYTECODE= .venv-lowest/bin/pytest -q -p no:cacheprovider -n "$(( $(nproc) * 4 ))" --dist loadgroup {{args}}
 
