@@ -15,9 +15,21 @@ from servers.settings import Settings
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port for a server to bind, that the kernel will not hand to anyone else meanwhile.
+
+    A port picked by binding to 0 and closing is free again at once, and parallel workers bind to 0
+    all the time: another test's server could take it before ours binds it. This one was connected
+    to once and closed from the listening side, so it sits in TIME_WAIT for a minute: binding to 0
+    skips it, while a server binding it with SO_REUSEADDR (uvicorn, redis-server, Caddy) gets it."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            accepted, _ = listener.accept()
+            accepted.close()  # closed first on this side: the TIME_WAIT is on `port`
+    return port
 
 
 @asynccontextmanager
