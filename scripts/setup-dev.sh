@@ -68,3 +68,9 @@ if [ "$(cat "$tools/.installed" 2>/dev/null)" != "$want" ]; then
   PATH="$PWD/$tools/node_modules/.bin:$PATH" node --version | grep -qx "v$NODE_VERSION"
   echo "$want" >"$tools/.installed"
 fi
+
+# The repository's bytecode, and pytest's assertion-rewritten test modules, written once here as a
+# first run would: on a fresh clone each pytest-xdist worker would otherwise compile every test module
+# at the same moment (~1 CPU-s each). Up-to-date files are skipped, so a rerun costs a second or two.
+PYTHONDONTWRITEBYTECODE= .venv/bin/python -m compileall -q servers wire capture_client tests bench
+PYTHONDONTWRITEBYTECODE= .venv/bin/python -m pytest --collect-only -q -p no:cacheprovider >/dev/null
