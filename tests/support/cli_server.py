@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,36 +35,21 @@ class ServedCli:
         return self.log_path.read_text(errors="replace")
 
 
-PORT_TAKEN = "address already in use"
-PORT_ATTEMPTS = 3
-
-
-def wait_healthy(
-    served: list[ServedCli], timeout: float, restart: Callable[[int], ServedCli] | None = None
-) -> None:
-    """Until every server's `/healthz` answers 200 (all started before, so they start side by side).
-    A server that found its port taken (picked free, then taken by another test's process before it
-    bound) is started again on another port through `restart(index)`, a few times at most."""
+def wait_healthy(served: list[ServedCli], timeout: float) -> None:
+    """Until every server's `/healthz` answers 200 (all started before, so they start side by side)."""
     deadline = time.monotonic() + timeout
-    waiting = set(range(len(served)))
-    attempts = dict.fromkeys(waiting, 1)
+    waiting = list(served)
     with httpx.Client(timeout=1) as http:
         while waiting:
-            for index in sorted(waiting):
-                one = served[index]
+            for one in list(waiting):
                 with contextlib.suppress(httpx.HTTPError):
                     if http.get(f"{one.url}/healthz").status_code == 200:
-                        waiting.discard(index)
+                        waiting.remove(one)
                         continue
                 if one.process.poll() is not None:
-                    if restart is not None and PORT_TAKEN in one.log() and attempts[index] < PORT_ATTEMPTS:
-                        attempts[index] += 1
-                        served[index] = restart(index)
-                        continue
                     raise RuntimeError(f"serve exited with {one.process.returncode}:\n{one.log()}")
             if waiting and time.monotonic() > deadline:
-                first = served[min(waiting)]
-                raise TimeoutError(f"serve did not answer /healthz within {timeout:g} s:\n{first.log()}")
+                raise TimeoutError(f"serve did not answer /healthz within {timeout:g} s:\n{waiting[0].log()}")
             if waiting:
                 time.sleep(0.05)
 
@@ -84,25 +69,22 @@ def running_serves(
     rlimits = {resource.RLIMIT_NOFILE: (open_files, open_files)} if open_files is not None else None
     served: list[ServedCli] = []
     with tempfile.TemporaryDirectory() as folder:
-
-        def start(n: int) -> ServedCli:
-            port = free_port()
-            log_path = Path(folder) / f"serve-{n}-{port}.log"
-            with log_path.open("wb") as out:
-                process = launcher.popen(
-                    [sys.executable, "-m", "servers.cli", "serve", "--port", str(port), *args],
-                    env={**os.environ, **(env or {})},
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    rlimits=rlimits,
-                    fresh=fresh,
-                )
-            return ServedCli(f"http://127.0.0.1:{port}", process, log_path)
-
         try:
-            served.extend(start(n) for n in range(count))
-            wait_healthy(served, timeout, restart=start)
+            for n in range(count):
+                port = free_port()
+                log_path = Path(folder) / f"serve-{n}.log"
+                with log_path.open("wb") as out:
+                    process = launcher.popen(
+                        [sys.executable, "-m", "servers.cli", "serve", "--port", str(port), *args],
+                        env={**os.environ, **(env or {})},
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        rlimits=rlimits,
+                        fresh=fresh,
+                    )
+                served.append(ServedCli(f"http://127.0.0.1:{port}", process, log_path))
+            wait_healthy(served, timeout)
             yield served
         finally:
             interrupt(*(one.process for one in served if one.process.poll() is None))
