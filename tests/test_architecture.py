@@ -32,9 +32,14 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 
 @functools.cache
+def _source(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+@functools.cache
 def _parsed(path: Path) -> ast.Module:
     """Each source parsed once per test process (the tests below walk all of them); never modified."""
-    return ast.parse(path.read_text(encoding="utf-8"))
+    return ast.parse(_source(path))
 
 
 def _import_statements(statements: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
@@ -130,7 +135,7 @@ def test_every_logger_is_in_the_realtime_mcp_tree():
     outside = []
     count = 0
     for name, path in _modules().items():
-        if "getLogger" not in path.read_text(encoding="utf-8"):
+        if "getLogger" not in _source(path):
             continue
         for node in ast.walk(_parsed(path)):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "getLogger":

@@ -316,7 +316,7 @@ def popen(
         request = {
             ("module" if kind == "-m" else "code"): target,
             "unbuffered": unbuffered,
-            "argv": list(argv),
+            "argv": argv,
             "env": env,
             "cwd": os.path.abspath(cwd if cwd is not None else os.getcwd()),
             "rlimits": {str(k): list(v) for k, v in (rlimits or {}).items()},

@@ -37,26 +37,29 @@ def signature_key(fn: Callable[..., Any], options: dict[str, Any]) -> tuple[Any,
             return None
         described: Any = (tuple(annotations.items()), repr(fn.__defaults__), repr(fn.__kwdefaults__))
     else:
-        try:
-            described = repr(inspect.signature(fn, eval_str=True))
-        except (NameError, TypeError, ValueError):
+        described = _evaluated_signature(fn)
+        if described is None:
             return None
     return (code, described, fn.__doc__, fn.__name__, repr(sorted(options.items())))
+
+
+def _evaluated_signature(fn: Callable[..., Any]) -> str | None:
+    """`fn`'s signature with its annotations evaluated, as text; None when they do not evaluate
+    (names from an enclosing function's locals: such functions are built each time)."""
+    try:
+        return repr(inspect.signature(fn, eval_str=True))
+    except (NameError, TypeError, ValueError):
+        return None
 
 
 _evaluated: dict[Any, bool] = {}
 
 
 def _evaluates(fn: Callable[..., Any]) -> bool:
-    """Whether `fn`'s text annotations evaluate (names from an enclosing function's locals do not:
-    such functions are built each time), checked once per code object."""
+    """Whether `fn`'s text annotations evaluate, checked once per code object."""
     code = fn.__code__  # type: ignore[attr-defined]
     if code not in _evaluated:
-        try:
-            inspect.signature(fn, eval_str=True)
-            _evaluated[code] = True
-        except (NameError, TypeError, ValueError):
-            _evaluated[code] = False
+        _evaluated[code] = _evaluated_signature(fn) is not None
     return _evaluated[code]
 
 
