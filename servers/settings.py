@@ -8,6 +8,7 @@ A list setting is written in the environment as comma-separated items (commas on
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -334,3 +335,12 @@ class Settings(BaseSettings):
     @property
     def on_loopback(self) -> bool:
         return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+
+def display_found(settings: Settings, platform: str = sys.platform, env: Any = os.environ) -> str | None:
+    """The local display the suite would capture, or None (no local device, or no display)."""
+    if not settings.local_device:
+        return None
+    if platform == "darwin":
+        return "this Mac's session"
+    return settings.display or env.get("DISPLAY") or None

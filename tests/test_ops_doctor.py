@@ -154,12 +154,13 @@ def test_render_is_a_table_and_any_failure_fails() -> None:
 @pytest.mark.slow
 def test_doctor_command_prints_the_table_and_exits_non_zero_on_a_failure(tmp_path: Path) -> None:
     """`realtime-mcp doctor` end to end on a fresh interpreter (plain subprocess, not the tests'
-    launcher), as a user runs it."""
+    launcher), as a user runs it. It never loads the MCP SDK (over a second of imports a user would wait
+    for): `-X importtime` lists what it imported."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "OPENAI_API_KEY")}
     env |= {"REALTIME_MCP_SKILLS_DIRS": str(tmp_path / "missing"), "REALTIME_MCP_STATE_DIR": str(tmp_path)}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "servers.cli", "doctor", "--offline"],
+        [sys.executable, "-X", "importtime", "-m", "servers.cli", "doctor", "--offline"],
         env=env,
         capture_output=True,
         text=True,
@@ -168,4 +169,6 @@ def test_doctor_command_prints_the_table_and_exits_non_zero_on_a_failure(tmp_pat
     )
     assert done.returncode == 1, done.stderr
     assert "no such folder" in done.stdout and "CHECK" in done.stdout
+    imported = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "servers.settings" in imported and "mcp" not in imported and "uvicorn" not in imported
     assert time.monotonic() - started < 60

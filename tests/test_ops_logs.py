@@ -13,8 +13,8 @@ import pytest
 from pydantic import SecretStr
 
 from servers.ops import logs
-from servers.ops.startup import StartupFacts, display_found, startup_block
-from servers.settings import Settings
+from servers.ops.startup import StartupFacts, startup_block
+from servers.settings import Settings, display_found
 
 
 @pytest.fixture
@@ -93,15 +93,17 @@ def test_display_found_reads_the_setting_then_the_environment() -> None:
     assert display_found(Settings(), "darwin", {}) == "this Mac's session"
 
 
+AUTH_ON = {"DISPLAY": "", "REALTIME_MCP_AUTH": "true", "REALTIME_MCP_TOKEN_SECRET": "s" * 40}
+
+
 @pytest.mark.slow
 def test_serve_prints_the_block_once_listening_and_no_library_chatter(tmp_path: Path) -> None:
-    """On a fresh interpreter (not the tests' launcher, which imported the libraries already): chatter
-    printed while they import is part of what a user sees. Also the `serve` command's end-to-end run
-    on a fresh interpreter."""
+    """The text block on stderr once `serve` listens, and none of the libraries' INFO lines. (What a
+    fresh interpreter prints while the libraries import: the JSON test below, where any such line
+    breaks the format.)"""
     from tests.support.cli_server import running_serve
 
-    env = {"DISPLAY": "", "REALTIME_MCP_AUTH": "true", "REALTIME_MCP_TOKEN_SECRET": "s" * 40}
-    with running_serve("--no-local-device", "--no-reload", env=env, fresh=True) as served:
+    with running_serve("--no-local-device", "--no-reload", env=AUTH_ON) as served:
         log = served.log()
     assert f"MCP screen:   {served.url}/screen/mcp" in log
     assert "realtime-mcp token mint --device local --scopes" in log
@@ -112,11 +114,17 @@ def test_serve_prints_the_block_once_listening_and_no_library_chatter(tmp_path: 
 
 @pytest.mark.slow
 def test_serve_log_format_json_writes_one_object_a_line(tmp_path: Path) -> None:
-    """On a fresh interpreter: a line a library prints while it imports would break the JSON lines."""
+    """On a fresh interpreter (not the tests' launcher, which imported the libraries already), as a user
+    runs `serve`: a line a library prints while it imports would break the JSON lines."""
     from tests.support.cli_server import running_serve
 
-    with running_serve("--no-local-device", "--no-reload", "--log-format", "json", fresh=True) as served:
+    args = ("--no-local-device", "--no-reload", "--log-format", "json")
+    with running_serve(*args, env=AUTH_ON, fresh=True) as served:
         log = served.log()
     lines = [json.loads(line) for line in log.splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= entry.keys() for entry in lines)
-    assert any(entry["message"] == "realtime-mcp is ready." for entry in lines)
+    messages = [entry["message"] for entry in lines]
+    assert "realtime-mcp is ready." in messages
+    assert f"MCP screen:   {served.url}/screen/mcp" in messages
+    assert f"MCP skills:   {served.url}/skills/mcp" in messages
+    assert not any("session manager started" in m.lower() or "Uvicorn running" in m for m in messages)

@@ -297,7 +297,7 @@ def run_checks(
     fetch: Fetch = http_fetch,
     env: Any = os.environ,
 ) -> list[Check]:
-    from servers.ops.startup import display_found
+    from servers.settings import display_found
 
     display = display_found(settings.model_copy(update={"local_device": True}), env=env)
     network = None if offline else fetch

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 from servers.auth.http import public_base_url
 from servers.ops.metrics import skills_skipped
-from servers.settings import Settings
+from servers.settings import Settings, display_found
 
 
 @dataclass(frozen=True)
@@ -23,15 +21,6 @@ class StartupFacts:
     skills_dirs: list[str]
     display: str | None
     """The local display found (`:0`, "macOS session"), or None."""
-
-
-def display_found(settings: Settings, platform: str = sys.platform, env: Any = os.environ) -> str | None:
-    """The local display the suite would capture, or None (no local device, or no display)."""
-    if not settings.local_device:
-        return None
-    if platform == "darwin":
-        return "this Mac's session"
-    return settings.display or env.get("DISPLAY") or None
 
 
 def facts_of(app: Any, settings: Settings, *, standalone: bool) -> StartupFacts:

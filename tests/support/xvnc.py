@@ -10,7 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.support.xserver import XServer, busy_ui_picture, show_picture, start_x_server
+from tests.support.xserver import NO_GLX, XServer, busy_ui_picture, show_picture, start_x_server
 
 OUTPUT = "VNC-0"
 
@@ -28,6 +28,7 @@ def xvnc_command(width: int, height: int) -> list[str]:
         "-1",  # no VNC listener: only the X side is used
         "-nolisten",
         "tcp",
+        *NO_GLX,
     ]
 
 
