@@ -121,15 +121,23 @@ def show_picture(server: XServer, picture: Image.Image) -> None:
     try:
         screen = d.screen()
         root = screen.root
-        picture = picture.convert("RGB").crop((0, 0, screen.width_in_pixels, screen.height_in_pixels))
+        # Converted and cropped only when needed: each is a copy of the whole picture (16 MB at
+        # 2560x1600, ~25 ms), and most tests show one that already fits.
+        if picture.mode != "RGB":
+            picture = picture.convert("RGB")
+        size = (screen.width_in_pixels, screen.height_in_pixels)
+        if picture.size != size:
+            picture = picture.crop((0, 0, *size))
         pixmap = root.create_pixmap(picture.width, picture.height, screen.root_depth)
         gc = pixmap.create_gc()
+        pixels = picture.tobytes("raw", "BGRX")  # encoded once, sent in slices
+        stride = picture.width * 4
         # Requests are capped (no BIG-REQUESTS in python-xlib): send the picture in bands of rows.
-        rows = max(1, (200 * 1024) // (picture.width * 4))
+        rows = max(1, (200 * 1024) // stride)
         for top in range(0, picture.height, rows):
-            band = picture.crop((0, top, picture.width, min(picture.height, top + rows)))
-            gc_data = band.tobytes("raw", "BGRX")
-            pixmap.put_image(gc, 0, top, band.width, band.height, X.ZPixmap, screen.root_depth, 0, gc_data)
+            height = min(picture.height, top + rows) - top
+            band = pixels[top * stride : (top + height) * stride]
+            pixmap.put_image(gc, 0, top, picture.width, height, X.ZPixmap, screen.root_depth, 0, band)
             d.flush()  # band by band: python-xlib re-slices its whole output buffer after each send
         root.change_attributes(background_pixmap=pixmap)
         root.clear_area(0, 0, 0, 0)
@@ -156,7 +164,13 @@ def pointer_position(display: str) -> tuple[int, int]:
 def busy_ui_picture(width: int, height: int, *, seed: int = 7) -> Image.Image:
     """A desktop-like picture: gradient wallpaper, overlapping windows with title bars, text, buttons,
     icons and a chart. Realistic for compression and downscaling (not flat, not noise)."""
-    return _drawn_busy_ui_picture(width, height, seed).copy()  # a copy: callers may draw on theirs
+    drawn = _drawn_busy_ui_picture(width, height, seed)
+    # Callers may draw on theirs: a read-only image over the shared pixels, which Pillow copies before
+    # its first change (paste, ImageDraw, putpixel; pixel access refuses). An eager copy is 16 MB and
+    # ~25 ms at 2560x1600, for every X server a test starts.
+    picture = drawn._new(drawn.im)
+    picture.readonly = 1
+    return picture
 
 
 PICTURES = Path(tempfile.gettempdir()) / f"realtime-mcp-test-pictures-{os.getuid()}"
