@@ -30,10 +30,14 @@ def main(argv: list[str]) -> int:
     args = [sys.executable, *argv]
     if not folder or argv[:2] != ["-u", "-c"]:
         os.execv(sys.executable, args)  # noqa: S606 - the interpreter itself, no shell
+    # Held from here until the handlers below pass them on: the worker runs (and execnet may signal
+    # it) before the launcher's reply reaches us, and a signal then would end only the stand-in.
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     try:
         process = launcher.popen(args, via=launcher.Launcher.attach(folder))
     except (launcher.LauncherError, OSError) as error:
         print(f"launcher_python: starting a fresh interpreter ({error})", file=sys.stderr)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # an exec'd program inherits the mask
         os.execv(sys.executable, args)  # noqa: S606
     # The worker has the pipes now; execnet must see them close when it exits, not when we do.
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -41,6 +45,7 @@ def main(argv: list[str]) -> int:
     os.dup2(devnull, 1)
     for sig in FORWARDED:
         signal.signal(sig, lambda sig, _frame: process.send_signal(sig))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
     code = process.wait()
     if code < 0:  # ended by a signal: end the same way
         signal.signal(-code, signal.SIG_DFL)
