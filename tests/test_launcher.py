@@ -341,3 +341,30 @@ def test_launcher_python_without_a_launcher_runs_a_fresh_interpreter(monkeypatch
     out, _ = process.communicate("direct\n", timeout=60)
     assert process.returncode == 4
     assert out.split() == [str(os.getpid()), "direct"]  # exec'd in place: our own child
+
+
+def test_the_workers_launcher_imports_test_modules_as_pytest_rewrote_them(tmp_path: Path):
+    """What `--test-modules` preloads: a test module from pytest's cached bytecode, asserts rewritten;
+    one changed since pytest cached it, or one that fails to import, is left to the workers."""
+    from tests.support.launcher_main import preload_test_modules
+
+    package = tmp_path / "suite"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "test_fresh.py").write_text("def test_sum():\n    total = 1 + 1\n    assert total == 3\n")
+    (package / "test_changed.py").write_text("def test_x():\n    pass\n")
+    (package / "test_broken.py").write_text("raise RuntimeError('fails at import')\n")
+    collect = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "suite"]
+    env = os.environ | {"PYTHONDONTWRITEBYTECODE": ""}  # pytest caches its rewritten modules
+    done = launcher.run(collect, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert "test_fresh.py::test_sum" in done.stdout, done.stdout + done.stderr
+    (package / "test_changed.py").write_text("def test_x():\n    assert True\n")
+    names = [f"suite.test_{name}" for name in ("fresh", "changed", "broken")]
+    try:
+        preload_test_modules(package)
+        with pytest.raises(AssertionError, match=r"assert 2 == 3"):
+            sys.modules["suite.test_fresh"].test_sum()
+        assert "suite.test_changed" not in sys.modules and "suite.test_broken" not in sys.modules
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)

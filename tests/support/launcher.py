@@ -68,14 +68,15 @@ class Process(Protocol):
 
 class Launcher:
     """A launcher process and the socket it listens on (in a private temporary folder). `preload=False`
-    skips the imports (for the launcher's own tests). `Launcher.attach(folder)` is a handle on one another
+    skips the imports (for the launcher's own tests); `test_modules=True` adds the test modules (for the
+    one pytest-xdist's workers are forked from). `Launcher.attach(folder)` is a handle on one another
     process started (the xdist controller's, shared by its workers)."""
 
     process: subprocess.Popen[bytes] | None
     """None in an attached handle."""
     pid: int
 
-    def __init__(self, preload: bool = True) -> None:
+    def __init__(self, preload: bool = True, *, test_modules: bool = False) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="launcher-"))
         self.path = str(self.folder / "socket")
         self.log_path = self.folder / "launcher.log"
@@ -97,6 +98,7 @@ class Launcher:
                         str(listener.fileno()),
                     ),
                     *(() if preload else ("--no-preload",)),
+                    *(("--test-modules",) if test_modules else ()),
                 ],
                 pass_fds=[listener.fileno()],
                 cwd=REPO,
@@ -168,8 +170,9 @@ def shared() -> Launcher:
 def start_for_workers() -> Launcher:
     """One launcher for every worker of this pytest-xdist run, started by the controller before the
     workers exist (they inherit TESTS_LAUNCHER_DIR): its imports are paid once, not once per worker
-    (~2 CPU-s each). It goes with the controller; the owner calls `close()`."""
-    launcher = Launcher()
+    (~2 CPU-s each), and so is the import of the test modules, which every worker collects. It goes
+    with the controller; the owner calls `close()`."""
+    launcher = Launcher(test_modules=True)
     os.environ[SHARED_ENV] = str(launcher.folder)
     return launcher
 
