@@ -78,8 +78,11 @@ class FakeImage:
         raw_mode = RAW_MODES.get((bitmap_info, bits), "BGRX")
         packed = _pack(pixels.convert("RGB"), raw_mode)
         row = self.width * bits // 8
-        rows = [packed[y * row : (y + 1) * row] + b"\x00" * 64 for y in range(self.height)]
-        self.data = NSDataProxy(b"".join(rows))
+        padded = NSDataProxy(self.stride * self.height)  # each row copied once, its padding left zero
+        source = memoryview(packed)
+        for y in range(self.height):
+            padded[y * self.stride : y * self.stride + row] = source[y * row : (y + 1) * row]
+        self.data = padded
 
 
 def _pack(image: Image.Image, raw_mode: str) -> bytes:
