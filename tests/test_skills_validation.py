@@ -110,6 +110,7 @@ def generate_corpus(root: Path, rng: random.Random) -> list[Path]:
     return folders
 
 
+@pytest.mark.slow  # a corpus of hundreds of files, each read by both validators
 def test_verdicts_agree_with_skills_ref_on_a_generated_corpus(tmp_path):
     folders = generate_corpus(tmp_path, random.Random(20261124))
     disagreements = []
@@ -307,6 +308,7 @@ def generate_yaml_corpus(root: Path) -> list[tuple[str, Path]]:
     return written
 
 
+@pytest.mark.slow  # a corpus of hundreds of files, each read by both validators
 def test_frontmatter_reading_agrees_with_skills_ref_on_a_yaml_corpus(tmp_path):
     corpus = generate_yaml_corpus(tmp_path)
     disagreements = []

@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
 MODES = [(1280, 800), (1024, 768), (1680, 1050)]
 
 
+@pytest.mark.slow  # fifty resets against a real server
 def test_fifty_screen_backend_resets_and_display_changes_leave_no_x_connection_open():
     with running_xvnc(1280, 800) as x:
         before = x_client_count(x)
