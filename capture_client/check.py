@@ -73,7 +73,7 @@ def linux_checks(display: str | None = None, *, hotkey: bool = True) -> list[Che
 
     try:
         name = display_name(display)
-        connection = open_xlib_display(name)
+        connection = open_xlib_display(name, ("RECORD",))
     except Exception as e:
         fix = "run it in the desktop session, or pass --display :N (or set DISPLAY); Wayland needs XWayland"
         return [Check("X display", False, f"cannot connect: {e}", fix)]

@@ -64,7 +64,7 @@ class RecordHotkey:
 
         try:
             self._display_name = display_name(self._display_name or None)
-            self._control = open_xlib_display(self._display_name)
+            self._control = open_xlib_display(self._display_name, ("RECORD",))
             if not self._control.has_extension("RECORD"):
                 raise HotkeyError(
                     f"the X server at {self._display_name} has no RECORD extension "
@@ -73,7 +73,7 @@ class RecordHotkey:
             self._keycodes = chord_keycodes(self._control)
             if not self._keycodes:
                 raise HotkeyError("the keymap has no Control or Alt key")
-            self._data = open_xlib_display(self._display_name)
+            self._data = open_xlib_display(self._display_name, ("RECORD",))
             self._context = self._control.record_create_context(
                 0,
                 [record.AllClients],

@@ -34,7 +34,7 @@ class RandrSignals:
 
         self._guard = guard
         self._randr = randr
-        self._display = open_xlib_display(display_name(display))
+        self._display = open_xlib_display(display_name(display), ("RANDR",))
         try:
             if not self._display.has_extension("RANDR"):
                 raise RuntimeError(
@@ -105,7 +105,7 @@ class ScreenSizeProbe:
     """The root window's size, one X round trip (~0.2 ms): catches a resize RandR has not told yet."""
 
     def __init__(self, display: str | None = None) -> None:
-        self._display = open_xlib_display(display_name(display))
+        self._display = open_xlib_display(display_name(display), ())  # the core protocol only
         self._root = self._display.screen().root
         self._lock = threading.Lock()
 

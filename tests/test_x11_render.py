@@ -326,3 +326,18 @@ def test_a_reduced_grab_the_image_size_does_not_call_for_is_replaced_by_a_whole_
     frame = pipeline.capture(screen, max_edge=320, format="png")
     assert isinstance(screen, OtherPixelGrid) and screen.grabs == 1  # the stand-in's pixels: all at 128
     assert frame.geometry.capture_width == 640 and decoded(frame).getextrema()[0] == (128, 128)
+
+
+def test_a_connection_sets_up_only_the_extensions_it_names(xserver):
+    """python-xlib queries every extension it knows at connect unless told which ones are used; the
+    narrowing is per connection (the next one sees them all again)."""
+    narrow = open_xlib_display(xserver.display, ("RANDR",))
+    core = open_xlib_display(xserver.display, ())
+    every = open_xlib_display(xserver.display)
+    try:
+        assert narrow.extensions == ["RANDR"] and narrow.has_extension("RANDR")
+        assert core.extensions == [] and core.screen().root.get_geometry().width == WIDTH
+        assert {"RANDR", "XTEST", "SHAPE", "RECORD", "Composite", "DAMAGE"} <= set(every.extensions)
+    finally:
+        for d in (narrow, core, every):
+            d.close()

@@ -10,7 +10,7 @@ import contextlib
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from capture_client.backends.base import (
@@ -33,21 +33,32 @@ def display_name(requested: str | None = None) -> str:
     return name
 
 
-def open_xlib_display(name: str) -> Any:
+def open_xlib_display(name: str, extensions: Collection[str] | None = None) -> Any:
     """A python-xlib connection that does not trip over other connections in this process.
 
     python-xlib keeps the extension event table on the Display *class*, so every connection writes
     its server's extension event codes into one shared dict; a second X server whose extensions
     number their events differently then fails to connect ("'type' object does not support item
     assignment"). Each connection starts from the base table and keeps its own copy.
+
+    `extensions` names the ones the connection will use (`has_extension` is True only for those the
+    server has): python-xlib otherwise queries and sets up every extension it knows, one round trip
+    each, about two thirds of what opening a connection costs. None: all of them.
     """
     from Xlib import display as xdisplay
+    from Xlib import ext
     from Xlib.protocol import display as protocol_display
     from Xlib.protocol import event
 
     with _xlib_open_lock:
         setattr(protocol_display.Display, "event_classes", event.event_class.copy())  # noqa: B010 - typed read-only in the stubs
-        connection = xdisplay.Display(name)
+        known = getattr(ext, "__extensions__")  # noqa: B009 - (name, module) pairs; not in the stubs
+        if extensions is not None:  # read by Display() below, under the lock like the table above
+            setattr(ext, "__extensions__", [(n, m) for n, m in known if n in extensions])  # noqa: B010
+        try:
+            connection = xdisplay.Display(name)
+        finally:
+            setattr(ext, "__extensions__", known)  # noqa: B010
         connection.display.event_classes = dict(protocol_display.Display.event_classes)
     return connection
 
@@ -221,7 +232,7 @@ class X11Pointer(PointerBackend):
 
         name = display_name(display)
         try:
-            self._display = open_xlib_display(name)
+            self._display = open_xlib_display(name, ("XTEST",))
         except (xerror.DisplayError, OSError) as e:
             raise NoDisplayError(f"Cannot open X display {name!r} ({e}).") from e
         if not self._display.has_extension("XTEST"):

@@ -45,7 +45,7 @@ class X11Overlay(Overlay):
         from Xlib import error as xerror
 
         try:
-            d = open_xlib_display(self._name)
+            d = open_xlib_display(self._name, (self.required_extension,))
         except (xerror.DisplayError, OSError) as e:
             raise OverlayError(f"cannot open X display {self._name!r} ({e})") from e
         if not d.has_extension(self.required_extension):

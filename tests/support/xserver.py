@@ -117,7 +117,7 @@ def show_picture(server: XServer, picture: Image.Image) -> None:
 
     from capture_client.backends.x11 import open_xlib_display
 
-    d = open_xlib_display(server.display)
+    d = open_xlib_display(server.display, ())
     try:
         screen = d.screen()
         root = screen.root
@@ -153,7 +153,7 @@ def pointer_position(display: str) -> tuple[int, int]:
     """Where the X server says the pointer is."""
     from capture_client.backends.x11 import open_xlib_display
 
-    d = open_xlib_display(display)
+    d = open_xlib_display(display, ())
     try:
         reply = d.screen().root.query_pointer()
         return (reply.root_x, reply.root_y)
