@@ -63,7 +63,7 @@ def report(run: Any, args: list[str] = [*PROBE, "report"], **kwargs: Any) -> dic
 
 def test_a_launched_child_starts_like_a_fresh_interpreter():
     fresh, launched = report(subprocess.run, cwd=launcher.REPO), report(launcher.run, cwd=launcher.REPO)
-    for key in ("path0", "main", "fds", "nofile", "signals", "blocked", "stdio", "stdin", "ppid_alive"):
+    for key in ("path0", "main", "fds", "nofile", "signals", "blocked", "gc", "stdio", "stdin", "ppid_alive"):
         assert launched[key] == fresh[key], key
     assert launched["ppid"] == launcher.shared().pid != fresh["ppid"]  # really forked by the launcher
     assert launched["argv"][1:] == fresh["argv"][1:] == ["report"]
@@ -77,7 +77,7 @@ def test_python_c_runs_as_on_a_fresh_interpreter(options: list[str]):
     args = [sys.executable, *options, "-c", code, "report"]
     fresh = report(subprocess.run, args, cwd=launcher.REPO)
     launched = report(launcher.run, args, cwd=launcher.REPO)
-    for key in ("argv", "path0", "main", "fds", "signals", "blocked", "stdio", "stdin"):
+    for key in ("argv", "path0", "main", "fds", "signals", "blocked", "gc", "stdio", "stdin"):
         assert launched[key] == fresh[key], key
     assert launched["ppid"] == launcher.shared().pid != fresh["ppid"]
     assert launched["argv"] == ["-c", "report"] and launched["path0"] == ""

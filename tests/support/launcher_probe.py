@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -29,6 +30,7 @@ def report() -> dict[str, object]:
         "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
         "signals": handlers,
         "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+        "gc": [gc.isenabled(), list(gc.get_threshold())],
         "stdio": [
             (s.encoding, s.errors, s.line_buffering, s.write_through, s.fileno())
             for s in (sys.stdin, sys.stdout, sys.stderr)
