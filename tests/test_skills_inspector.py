@@ -81,12 +81,14 @@ def payload(output: str) -> dict[str, Any]:
     return json.loads(output)["result"]
 
 
-async def refused_without_a_valid_token(url: str, path: str, request: dict[str, Any]) -> None:
-    """`request` POSTed to `path` with no token and with a forged one: 401 with the resource metadata
-    link (auth stays on for the extension's methods, whatever the client)."""
+async def refused_without_a_valid_token(
+    url: str, method: str, path: str, request: dict[str, Any] | None = None
+) -> None:
+    """`method path` (with `request` as its JSON body) with no token and with a forged one: 401 with
+    the resource metadata link (auth stays on for the extension's methods, whatever the client)."""
     async with httpx.AsyncClient() as http:
         for headers in ({}, {"Authorization": "Bearer not-a-token"}):
-            refused = await http.post(f"{url}{path}", json=request, headers=headers)
+            refused = await http.request(method, f"{url}{path}", json=request, headers=headers)
             assert refused.status_code == 401, refused.text
             assert "resource_metadata=" in refused.headers["www-authenticate"]
 
@@ -153,7 +155,7 @@ async def test_the_inspector_gets_a_skill_reads_a_folder_and_a_blob(library):
         assert code == 0, out
         assert base64.b64decode(payload(out)["contents"][0]["blob"]) == bytes(range(256))
         listing = {"jsonrpc": "2.0", "id": 1, "method": "skills/list", "params": {}}
-        await refused_without_a_valid_token(url, "/skills/mcp", listing)
+        await refused_without_a_valid_token(url, "POST", "/skills/mcp", listing)
 
 
 async def test_legacy_sse_clients_reach_the_skills_server_with_a_token(library):
@@ -179,11 +181,9 @@ async def test_legacy_sse_clients_reach_the_skills_server_with_a_token(library):
         assert code == 0, out
         assert all(json.loads(line)["outcome"] == "verified" for line in out.splitlines() if line.strip())
         listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
-        await refused_without_a_valid_token(url, "/skills/messages/?session_id=00", listing)
+        await refused_without_a_valid_token(url, "POST", "/skills/messages/?session_id=00", listing)
+        await refused_without_a_valid_token(url, "GET", "/skills/sse")
         async with httpx.AsyncClient() as http:
-            for headers in ({}, {"Authorization": "Bearer not-a-token"}):
-                refused = await http.get(f"{url}/skills/sse", headers=headers)
-                assert refused.status_code == 401
             # Device-bound servers stay on Streamable HTTP (see servers/legacy_sse.py).
             screen = await http.get(
                 f"{url}/screen/sse", headers={"Authorization": f"Bearer {token(scopes=('screen',))}"}

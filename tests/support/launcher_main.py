@@ -427,15 +427,17 @@ def preload_test_modules(tests: Path) -> None:
         return
     for source in sorted(tests.glob("test_*.py")):
         code = _read_pyc(source, source.parent / "__pycache__" / f"{source.stem}.{PYTEST_TAG}.pyc")
+        if code is None:
+            continue
         name = f"{tests.name}.{source.stem}"
         spec = importlib.util.spec_from_file_location(name, source)
-        if code is None or spec is None:
+        if spec is None:
             continue
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
             exec(code, module.__dict__)  # noqa: S102 - pytest's own compiled form of our test module
-        except Exception:
+        except Exception:  # whatever a test module raises, a worker's own import reports it as an error
             del sys.modules[name]
 
 
